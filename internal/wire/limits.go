@@ -1,0 +1,37 @@
+// Package wire is the SSL-Messager line protocol: every query a client sends
+// and every line a server sends, as typed values, with the one parser and the
+// one formatter for each. No other package builds or splits protocol lines.
+//
+// A line is words separated by single spaces. Lines end with CR LF; the
+// original client puts a space before it and so does every formatter here.
+// A bare LF is data, not the end of a line: the original client leaves its
+// input's newline on message text. PROTOCOL.md at the repository root is the
+// specification; this package is its implementation.
+package wire
+
+// Limits of the protocol. They are the same for both directions.
+const (
+	// MaxLineBytes bounds one line, CR LF excluded. A longer line is a
+	// protocol error and the reader refuses it without buffering it whole.
+	MaxLineBytes = 16 << 10
+
+	// MaxTextRunes bounds the text of one message, as the original client
+	// does (4000 characters).
+	MaxTextRunes = 4000
+
+	// MaxWordBytes bounds one word (a name, a token, a size) on the wire.
+	MaxWordBytes = 64
+
+	// MaxFileNameBytes bounds the escaped file name word of BEGINF.
+	MaxFileNameBytes = 1024
+
+	// MaxOnline is the most names one online list carries.
+	MaxOnline = 100
+
+	// MaxFileSize is the largest size a BEGINF line may announce; servers
+	// enforce their own, smaller limit.
+	MaxFileSize = 1 << 50
+)
+
+// End of line as sent by every formatter: a space, then CR LF.
+const eol = " \r\n"
