@@ -1,0 +1,536 @@
+package accounts
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// testOpen opens (or creates) path with the cheapest bcrypt cost.
+func testOpen(t *testing.T, path string, logger *slog.Logger) *Store {
+	t.Helper()
+	s, err := Open(path, Options{Cost: bcrypt.MinCost, Logger: logger})
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func newStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "users.csv")
+	return testOpen(t, path, nil), path
+}
+
+func mustCreate(t *testing.T, s *Store, name, pw string) User {
+	t.Helper()
+	u, err := s.Create(name, pw)
+	if err != nil {
+		t.Fatalf("Create(%q): %v", name, err)
+	}
+	return u
+}
+
+// fileLines returns the lines of the file at path (without the final "\n").
+func fileLines(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(data, []byte("\n")) {
+		t.Fatalf("%s does not end in a newline: %q", path, data)
+	}
+	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+}
+
+func TestValidateName(t *testing.T) {
+	tests := []struct {
+		name string
+		want error
+	}{
+		{"alice", nil},
+		{"A", nil},
+		{"Bob_42", nil},
+		{"_", nil},
+		{strings.Repeat("x", MaxNameLen), nil},
+		{strings.Repeat("x", MaxNameLen+1), ErrInvalidName},
+		{"", ErrInvalidName},
+		{"élodie", ErrInvalidName},
+		{"名前", ErrInvalidName},
+		{"al ice", ErrInvalidName},
+		{" alice", ErrInvalidName},
+		{"al-ice", ErrInvalidName},
+		{"al.ice", ErrInvalidName},
+		{"alice\n", ErrInvalidName},
+		{"quit", ErrReservedName},
+		{"QUIT", ErrReservedName},
+		{"Status", ErrReservedName},
+		{"tOgGlE", ErrReservedName},
+		{"Admin", ErrReservedName},
+		{"UPLOAD", ErrReservedName},
+		{"DownLoad", ErrReservedName},
+		{"onLINE", ErrReservedName},
+		{"new_target", ErrReservedName},
+		{"New_Target", ErrReservedName},
+		{"HELP", ErrReservedName},
+		{"Get", ErrReservedName},
+		{"gRoup", ErrReservedName},
+		{"getter", nil},
+		{"newtarget", nil},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%q", tt.name), func(t *testing.T) {
+			if got := ValidateName(tt.name); !errors.Is(got, tt.want) {
+				t.Errorf("ValidateName(%q) = %v, want %v", tt.name, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidatePassword(t *testing.T) {
+	tests := []struct {
+		desc string
+		pw   string
+		ok   bool
+	}{
+		{"valid", "correct-horse", true},
+		{"min length", "12345678", true},
+		{"max length", strings.Repeat("p", MaxPasswordLen), true},
+		{"unicode", "pässwörd✓", true},
+		{"empty", "", false},
+		{"too short", "1234567", false},
+		{"too long", strings.Repeat("p", MaxPasswordLen+1), false},
+		{"space", "pass word", false},
+		{"leading space", " password", false},
+		{"tab", "pass\tword", false},
+		{"newline", "password\n", false},
+		{"nul", "pass\x00word", false},
+		{"del", "pass\x7fword", false},
+		{"invalid utf-8", "pass\xffword", false},
+		{"no-break space", "pass\u00a0word", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			err := ValidatePassword(tt.pw)
+			if tt.ok && err != nil {
+				t.Errorf("ValidatePassword(%q) = %v, want nil", tt.pw, err)
+			}
+			if !tt.ok && !errors.Is(err, ErrInvalidPassword) {
+				t.Errorf("ValidatePassword(%q) = %v, want ErrInvalidPassword", tt.pw, err)
+			}
+		})
+	}
+}
+
+func TestFold(t *testing.T) {
+	for in, want := range map[string]string{"Alice": "alice", "BOB_1": "bob_1", "x": "x", "ÉA": "Éa"} {
+		if got := Fold(in); got != want {
+			t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestOpenOptions(t *testing.T) {
+	dir := t.TempDir()
+	for _, cost := range []int{-1, 1, bcrypt.MinCost - 1, bcrypt.MaxCost + 1} {
+		if s, err := Open(filepath.Join(dir, "users.csv"), Options{Cost: cost}); err == nil {
+			_ = s.Close()
+			t.Errorf("Open with cost %d succeeded, want error", cost)
+		}
+	}
+	s := testOpen(t, filepath.Join(dir, "users.csv"), nil)
+	if c, err := bcrypt.Cost(s.dummy); err != nil || c != bcrypt.MinCost {
+		t.Errorf("dummy hash cost = %d, %v; want %d", c, err, bcrypt.MinCost)
+	}
+	if cap(s.sem) != runtime.GOMAXPROCS(0) {
+		t.Errorf("semaphore slots = %d, want %d", cap(s.sem), runtime.GOMAXPROCS(0))
+	}
+}
+
+func TestNewFile(t *testing.T) {
+	s, path := newStore(t)
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("new file mode = %o, want 600", mode)
+	}
+	if got := fileLines(t, path); len(got) != 1 || got[0] != "name,password_hash,created,role" {
+		t.Errorf("new file lines = %q, want just the header", got)
+	}
+	if s.Len() != 0 {
+		t.Errorf("Len = %d, want 0", s.Len())
+	}
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Errorf("directory holds %d entries, want only users.csv", len(entries))
+	}
+}
+
+func TestCreateAuthenticate(t *testing.T) {
+	s, _ := newStore(t)
+	u := mustCreate(t, s, "Alice", "s3cret-pass")
+	if u.Name != "Alice" || u.Role != "user" || u.Created.IsZero() || u.Created.Location().String() != "UTC" {
+		t.Errorf("Create returned %+v", u)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.Hash), []byte("s3cret-pass")) != nil {
+		t.Error("stored hash does not match the password")
+	}
+	for _, name := range []string{"Alice", "alice", "ALICE"} {
+		got, err := s.Authenticate(name, "s3cret-pass")
+		if err != nil {
+			t.Fatalf("Authenticate(%q): %v", name, err)
+		}
+		if got.Name != "Alice" {
+			t.Errorf("Authenticate(%q).Name = %q, want Alice", name, got.Name)
+		}
+		lu, ok := s.Lookup(name)
+		if !ok || lu.Name != "Alice" {
+			t.Errorf("Lookup(%q) = %+v, %v", name, lu, ok)
+		}
+	}
+	if _, ok := s.Lookup("bob"); ok {
+		t.Error("Lookup(bob) found an unknown user")
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len = %d, want 1", s.Len())
+	}
+}
+
+func TestBadCredentials(t *testing.T) {
+	s, _ := newStore(t)
+	mustCreate(t, s, "alice", "s3cret-pass")
+	cases := []struct{ name, pw string }{
+		{"alice", "wrong-pass"},
+		{"alice", ""},
+		{"alice", "s3cret-pass" + strings.Repeat("x", MaxPasswordLen)},
+		{"bob", "s3cret-pass"},
+		{"", "s3cret-pass"},
+		{"quit", "whatever1"},
+	}
+	for _, c := range cases {
+		u, err := s.Authenticate(c.name, c.pw)
+		if !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("Authenticate(%q, %q) error = %v, want ErrBadCredentials", c.name, c.pw, err)
+		}
+		if u != (User{}) {
+			t.Errorf("Authenticate(%q, %q) returned user %+v on failure", c.name, c.pw, u)
+		}
+	}
+}
+
+func TestCreateErrors(t *testing.T) {
+	s, path := newStore(t)
+	mustCreate(t, s, "Alice", "s3cret-pass")
+	cases := []struct {
+		name, pw string
+		want     error
+	}{
+		{"alice", "other-pass", ErrTaken},
+		{"ALICE", "other-pass", ErrTaken},
+		{"bad name", "other-pass", ErrInvalidName},
+		{"Help", "other-pass", ErrReservedName},
+		{"bob", "short", ErrInvalidPassword},
+		{"bob", "has space!", ErrInvalidPassword},
+	}
+	for _, c := range cases {
+		if _, err := s.Create(c.name, c.pw); !errors.Is(err, c.want) {
+			t.Errorf("Create(%q, %q) = %v, want %v", c.name, c.pw, err, c.want)
+		}
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len = %d, want 1", s.Len())
+	}
+	if got := fileLines(t, path); len(got) != 2 {
+		t.Errorf("file has %d lines, want header + 1 row: %q", len(got), got)
+	}
+	// A failed Create must not keep the name reserved.
+	mustCreate(t, s, "bob", "good-password")
+}
+
+func TestPersistence(t *testing.T) {
+	s, path := newStore(t)
+	created := mustCreate(t, s, "Carol", "carol-pass")
+	mustCreate(t, s, "dave", "dave-pass1")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create("eve", "eve-pass1"); !errors.Is(err, os.ErrClosed) {
+		t.Errorf("Create after Close = %v, want os.ErrClosed", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close = %v", err)
+	}
+
+	s2 := testOpen(t, path, nil)
+	if s2.Len() != 2 {
+		t.Fatalf("reopened Len = %d, want 2", s2.Len())
+	}
+	u, err := s2.Authenticate("carol", "carol-pass")
+	if err != nil {
+		t.Fatalf("Authenticate after reopen: %v", err)
+	}
+	if u != created {
+		t.Errorf("reloaded user = %+v, want %+v", u, created)
+	}
+	if _, err := s2.Authenticate("DAVE", "dave-pass1"); err != nil {
+		t.Errorf("Authenticate(DAVE) after reopen: %v", err)
+	}
+	if _, err := s2.Create("carol", "carol-pass"); !errors.Is(err, ErrTaken) {
+		t.Errorf("Create of a reloaded name = %v, want ErrTaken", err)
+	}
+}
+
+// writeUsers writes a users.csv with a header and the given rows.
+func writeUsers(t *testing.T, path string, rows ...string) {
+	t.Helper()
+	content := "name,password_hash,created,role\n"
+	for _, r := range rows {
+		content += r + "\n"
+	}
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func hashOf(t *testing.T, pw string) string {
+	t.Helper()
+	h, err := bcrypt.GenerateFromPassword([]byte(pw), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(h)
+}
+
+func TestTornLastLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	s := testOpen(t, path, nil)
+	mustCreate(t, s, "alice", "alice-pass")
+	mustCreate(t, s, "bob", "bob-pass1")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Simulate a crash in the middle of an append: half a row, no newline.
+	half := "mallory," + hashOf(t, "mallory-pass")[:20]
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(half); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var logBuf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s2 := testOpen(t, path, logger)
+	logged := logBuf.String()
+	if !strings.Contains(logged, "level=WARN") || !strings.Contains(logged, "torn") || !strings.Contains(logged, "line=4") {
+		t.Errorf("expected a torn-line warning for line 4, log = %q", logged)
+	}
+	if strings.Contains(logged, "$2a$") {
+		t.Errorf("log leaks a hash: %q", logged)
+	}
+	if s2.Len() != 2 {
+		t.Errorf("Len after torn line = %d, want 2", s2.Len())
+	}
+	if _, ok := s2.Lookup("mallory"); ok {
+		t.Error("torn row was loaded")
+	}
+	if _, err := s2.Authenticate("bob", "bob-pass1"); err != nil {
+		t.Errorf("good row lost: %v", err)
+	}
+	// The file is repaired before any append.
+	if got := fileLines(t, path); len(got) != 3 {
+		t.Errorf("repaired file has %d lines, want 3: %q", len(got), got)
+	}
+	mustCreate(t, s2, "carol", "carol-pass")
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	logBuf.Reset()
+	s3 := testOpen(t, path, logger)
+	if logBuf.Len() != 0 {
+		t.Errorf("unexpected log on clean reopen: %q", logBuf.String())
+	}
+	if s3.Len() != 3 {
+		t.Errorf("reopened Len = %d, want 3", s3.Len())
+	}
+	for _, c := range []struct{ name, pw string }{{"alice", "alice-pass"}, {"bob", "bob-pass1"}, {"carol", "carol-pass"}} {
+		if _, err := s3.Authenticate(c.name, c.pw); err != nil {
+			t.Errorf("Authenticate(%s) after repair: %v", c.name, err)
+		}
+	}
+	lines := fileLines(t, path)
+	if len(lines) != 4 || !strings.HasPrefix(lines[3], "carol,") {
+		t.Errorf("file after repair and append = %q", lines)
+	}
+}
+
+func TestUnparsableLastRowSkipped(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	writeUsers(t, path,
+		"alice,"+hashOf(t, "alice-pass")+",2024-01-02T03:04:05Z,user",
+		"garbage,with,too,many,fields")
+	var logBuf bytes.Buffer
+	s := testOpen(t, path, slog.New(slog.NewTextHandler(&logBuf, nil)))
+	if !strings.Contains(logBuf.String(), "level=WARN") {
+		t.Errorf("no warning logged: %q", logBuf.String())
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len = %d, want 1", s.Len())
+	}
+	if got := fileLines(t, path); len(got) != 2 {
+		t.Errorf("repaired file = %q, want header + 1 row", got)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	writeUsers(t, path,
+		"alice,"+hashOf(t, "alice-pass")+",2024-01-02T03:04:05Z,",
+		"Root,"+hashOf(t, "root-pass1")+",2024-01-02T03:04:05+02:00,admin")
+	s := testOpen(t, path, nil)
+	if u, _ := s.Lookup("alice"); u.Role != "user" {
+		t.Errorf("empty role loaded as %q, want user", u.Role)
+	}
+	u, _ := s.Lookup("root")
+	if u.Role != "admin" || u.Name != "Root" {
+		t.Errorf("admin row loaded as %+v", u)
+	}
+	if u.Created.Location().String() != "UTC" || u.Created.Hour() != 1 {
+		t.Errorf("created = %v, want 01:04:05 UTC", u.Created)
+	}
+}
+
+func TestMalformedFiles(t *testing.T) {
+	h := hashOf(t, "some-pass1")
+	good := "alice," + h + ",2024-01-02T03:04:05Z,user"
+	cases := []struct {
+		desc    string
+		content string
+		line    string
+	}{
+		{"bad header", "user,hash,created,role\n" + good + "\n", ":1:"},
+		{"reordered header", "password_hash,name,created,role\n", ":1:"},
+		{"empty file", "", ":1:"},
+		{"header without newline", "name,password_hash,created,role", ":1:"},
+		{"bad middle row", "name,password_hash,created,role\nbob,x\n" + good + "\n", ":2:"},
+		{"bad hash in middle", "name,password_hash,created,role\nbob,nothash,2024-01-02T03:04:05Z,user\n" + good + "\n", ":2:"},
+		{"bad time in middle", "name,password_hash,created,role\nbob," + h + ",yesterday,user\n" + good + "\n", ":2:"},
+		{"bad role in middle", "name,password_hash,created,role\nbob," + h + ",2024-01-02T03:04:05Z,root\n" + good + "\n", ":2:"},
+		{"empty line in middle", "name,password_hash,created,role\n\n" + good + "\n", ":2:"},
+		{"duplicate name", "name,password_hash,created,role\n" + good + "\nALICE," + h + ",2024-01-02T03:04:05Z,user\n", ":3:"},
+		{"bad row before torn tail", "name,password_hash,created,role\n" + good + "\nbob,x\ncarol,", ":3:"},
+	}
+	for _, c := range cases {
+		t.Run(c.desc, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users.csv")
+			if err := os.WriteFile(path, []byte(c.content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s, err := Open(path, Options{Cost: bcrypt.MinCost})
+			if err == nil {
+				_ = s.Close()
+				t.Fatal("Open succeeded, want error")
+			}
+			if !strings.Contains(err.Error(), path+c.line) {
+				t.Errorf("error %q does not name %s%s", err, path, c.line)
+			}
+			if strings.Contains(err.Error(), "$2a$") {
+				t.Errorf("error leaks a hash: %q", err)
+			}
+			after, rerr := os.ReadFile(path)
+			if rerr != nil || string(after) != c.content {
+				t.Errorf("Open modified a malformed file")
+			}
+		})
+	}
+}
+
+func TestConcurrentCreateSameName(t *testing.T) {
+	s, path := newStore(t)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			name := "Zed"
+			if i%2 == 1 {
+				name = "zED"
+			}
+			_, errs[i] = s.Create(name, fmt.Sprintf("password-%d", i))
+		})
+	}
+	wg.Wait()
+	wins := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			wins++
+		case !errors.Is(err, ErrTaken):
+			t.Errorf("goroutine %d: %v, want nil or ErrTaken", i, err)
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d Creates succeeded, want exactly 1", wins)
+	}
+	if got := fileLines(t, path); len(got) != 2 {
+		t.Errorf("file has %d lines, want header + 1 row: %q", len(got), got)
+	}
+	if s.Len() != 1 {
+		t.Errorf("Len = %d, want 1", s.Len())
+	}
+}
+
+func TestConcurrentCreateDifferentNames(t *testing.T) {
+	s, path := newStore(t)
+	const n = 20
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			_, errs[i] = s.Create(fmt.Sprintf("user%d", i), fmt.Sprintf("password-%d", i))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Create(user%d): %v", i, err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fileLines(t, path); len(got) != n+1 {
+		t.Errorf("file has %d lines, want %d", len(got), n+1)
+	}
+	s2 := testOpen(t, path, nil)
+	if s2.Len() != n {
+		t.Fatalf("reopened Len = %d, want %d", s2.Len(), n)
+	}
+	for i := range n {
+		if _, err := s2.Authenticate(fmt.Sprintf("USER%d", i), fmt.Sprintf("password-%d", i)); err != nil {
+			t.Errorf("Authenticate(user%d) after reopen: %v", i, err)
+		}
+	}
+}
