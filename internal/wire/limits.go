@@ -11,9 +11,11 @@ package wire
 
 // Limits of the protocol. They are the same for both directions.
 const (
-	// MaxLineBytes bounds one line, CR LF excluded. A longer line is a
-	// protocol error and the reader refuses it without buffering it whole.
-	MaxLineBytes = 16 << 10
+	// MaxLineBytes bounds one line, CR LF excluded: room for a text of
+	// MaxTextRunes characters that escaping made four times longer. A
+	// longer line is a protocol error and the reader refuses it without
+	// buffering it whole.
+	MaxLineBytes = 64 << 10
 
 	// MaxTextRunes bounds the text of one message, as the original client
 	// does (4000 characters).

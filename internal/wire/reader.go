@@ -63,10 +63,12 @@ func (r *Reader) Read(p []byte) (int, error) { return r.br.Read(p) }
 func (r *Reader) Buffered() int { return r.br.Buffered() }
 
 // CopyUntil copies raw bytes to w until one of the lines in ends, which is
-// consumed and not copied, or until more than limit bytes would be copied
-// (ErrTooMuchData). Each end is matched as it arrives however the stream is
-// split into reads. It returns the bytes copied and the index of the end
-// that matched.
+// consumed and not copied. Each end is matched as it arrives however the
+// stream is split into reads. It returns the bytes copied and the index of
+// the end that matched. If w fails, or more than limit bytes arrive, it stops
+// copying but still reads through the end line, so the stream stays in
+// step, and then returns w's error or ErrTooMuchData. Only a read error
+// returns before the end line.
 func (r *Reader) CopyUntil(w io.Writer, ends [][]byte, limit int64) (int64, int, error) {
 	longest := 0
 	for _, e := range ends {
@@ -74,6 +76,19 @@ func (r *Reader) CopyUntil(w io.Writer, ends [][]byte, limit int64) (int64, int,
 	}
 	var pending []byte // tail that may be the start of an end line
 	var n int64
+	var werr error
+	write := func(data []byte) {
+		if werr != nil {
+			return
+		}
+		if n+int64(len(data)) > limit {
+			werr = ErrTooMuchData
+			return
+		}
+		m, err := w.Write(data)
+		n += int64(m)
+		werr = err
+	}
 	for {
 		chunk, err := r.br.ReadSlice('\n')
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
@@ -86,25 +101,13 @@ func (r *Reader) CopyUntil(w io.Writer, ends [][]byte, limit int64) (int64, int,
 		if err == nil {
 			for i, e := range ends {
 				if bytes.HasSuffix(pending, e) {
-					data := pending[:len(pending)-len(e)]
-					if n+int64(len(data)) > limit {
-						return n, -1, ErrTooMuchData
-					}
-					m, werr := w.Write(data)
-					return n + int64(m), i, werr
+					write(pending[:len(pending)-len(e)])
+					return n, i, werr
 				}
 			}
 		}
 		keep := min(len(pending), longest-1)
-		data := pending[:len(pending)-keep]
-		if n+int64(len(data)) > limit {
-			return n, -1, ErrTooMuchData
-		}
-		m, werr := w.Write(data)
-		n += int64(m)
-		if werr != nil {
-			return n, -1, werr
-		}
+		write(pending[:len(pending)-keep])
 		pending = append(pending[:0], pending[len(pending)-keep:]...)
 	}
 }

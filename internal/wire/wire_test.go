@@ -362,12 +362,29 @@ func TestCopyUntilEverySplit(t *testing.T) {
 
 func TestCopyUntilLimits(t *testing.T) {
 	ends := [][]byte{[]byte("ENDF t \r\n")}
-	r := NewReader(strings.NewReader(strings.Repeat("x", 100)+"ENDF t \r\n"), 16)
+	r := NewReader(strings.NewReader(strings.Repeat("x", 100)+"ENDF t \r\nCHECK \r\n"), 16)
 	if _, _, err := r.CopyUntil(io.Discard, ends, 99); !errors.Is(err, ErrTooMuchData) {
 		t.Fatalf("over the limit: %v", err)
+	}
+	// It read through the end line all the same.
+	if line, err := r.ReadLine(); err != nil || string(line) != "CHECK " {
+		t.Fatalf("after the refused data: %q, %v", line, err)
+	}
+	r = NewReader(strings.NewReader("abcdefENDF t \r\nCHECK \r\n"), 16)
+	if _, _, err := r.CopyUntil(failWriter{}, ends, 1000); !errors.Is(err, errFail) {
+		t.Fatalf("failing writer: %v", err)
+	}
+	if line, err := r.ReadLine(); err != nil || string(line) != "CHECK " {
+		t.Fatalf("after a failed write: %q, %v", line, err)
 	}
 	r = NewReader(strings.NewReader("no end in sight"), 16)
 	if _, _, err := r.CopyUntil(io.Discard, ends, 1000); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("cut off: %v", err)
 	}
 }
+
+var errFail = errors.New("write failed")
+
+type failWriter struct{}
+
+func (failWriter) Write(p []byte) (int, error) { return 0, errFail }
