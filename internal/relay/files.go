@@ -1,0 +1,330 @@
+package relay
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"sslmessager/internal/spool"
+	"sslmessager/internal/wire"
+)
+
+// MaxFilesPerGet is the most files one CMD <get> sends; the client asks
+// again for the rest.
+const MaxFilesPerGet = 100
+
+// recordData is the most file data one TLS record carries.
+const recordData = 16 << 10
+
+var (
+	lineNoFiles        = wire.MustFormat(wire.Stop{Reason: "file transfer is not enabled on this server"})
+	lineProceed        = wire.MustFormat(wire.Proceed{})
+	lineUploadComplete = wire.MustFormat(wire.Notice{Text: wire.NoticeUploadComplete})
+	lineProblem        = wire.MustFormat(wire.Notice{Text: wire.NoticeProblem})
+	lineSendComplete   = wire.MustFormat(wire.Notice{Text: wire.NoticeSendComplete})
+	lineFileEnd        = wire.MustFormat(wire.FileEnd{})
+)
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// Read is the session's view of its connection for the wire.Reader. While
+// an upload runs, every read must make progress within UploadIdleTimeout.
+func (c *session) Read(p []byte) (int, error) {
+	if c.uploading {
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.UploadIdleTimeout))
+	}
+	return c.conn.Read(p)
+}
+
+// BEGINF name target size token, or the original's BEGINF name target token
+// whose data ends at the line ENDF token.
+func (c *session) handleUpload(q wire.Upload) bool {
+	sentinel := q.Size < 0
+	stop := func(reason string) bool {
+		c.send(wire.MustFormat(wire.Stop{Reason: reason}))
+		if sentinel {
+			// The original client sends its data without waiting for an
+			// answer: read past it so the stream stays in step.
+			return c.discardUpload(q.Token)
+		}
+		return true
+	}
+	sp := c.srv.cfg.Spool
+	if sp == nil {
+		return stop("file transfer is not enabled on this server")
+	}
+	target, ok := c.srv.cfg.Accounts.Lookup(q.Target)
+	if !ok {
+		return stop("no such user: " + sanitizeReason(q.Target))
+	}
+	up, err := sp.Begin(c.user, target.Name, q.Name, q.Size)
+	switch {
+	case errors.Is(err, spool.ErrTooLarge):
+		return stop("file too large")
+	case errors.Is(err, spool.ErrQuota):
+		return stop("recipient's file queue is full")
+	case err != nil:
+		c.log.Error("upload refused", "err", err)
+		return stop("server error, try again later")
+	}
+	c.send(lineProceed)
+
+	c.uploading = true
+	defer func() {
+		c.uploading = false
+		c.conn.SetReadDeadline(time.Time{})
+	}()
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	w := &spoolWriter{up: up}
+	if sentinel {
+		_, _, err = c.r.CopyUntil(w, uploadEnds(q.Token), wire.MaxFileSize)
+	} else {
+		lr := &io.LimitedReader{R: c.r, N: q.Size}
+		_, err = io.CopyBuffer(w, lr, *bufp)
+		if err == nil && lr.N > 0 {
+			err = io.ErrUnexpectedEOF
+		}
+		if w.err != nil {
+			// The spool refused the data (disk full): the rest still
+			// arrives, so read past it and the ENDF line.
+			_, err = io.CopyBuffer(io.Discard, lr, *bufp)
+			if err == nil {
+				err = w.err
+			}
+		}
+		if err == nil || w.err != nil && errors.Is(err, w.err) {
+			if eerr := c.expectUploadEnd(q.Token); eerr != nil {
+				err = eerr
+			}
+		}
+	}
+	if err != nil {
+		up.Abort()
+		var pe *wire.ProtocolError
+		switch {
+		case errors.As(err, &pe):
+			c.fail(wire.ReasonProtocol, pe.Error(), "BEGINF")
+		case errors.Is(err, errBadUploadToken):
+			c.fail(reasonBadToken, "wrong token on ENDF", "ENDF")
+		case w.err != nil && errors.Is(err, w.err):
+			// Refused by the spool; the stream is in step again (a
+			// sentinel upload after reading past its data).
+			c.log.Info("upload refused", "err", err)
+			c.send(lineProblem)
+			return true
+		case errors.Is(err, wire.ErrTooMuchData):
+			c.send(lineProblem)
+			return true
+		default:
+			c.log.Info("upload cut off", "err", err)
+		}
+		return false
+	}
+	m, err := up.Commit("")
+	if err != nil {
+		c.log.Info("upload failed", "err", err)
+		c.send(lineProblem)
+		return true
+	}
+	c.log.Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
+	c.send(lineUploadComplete)
+	return true
+}
+
+// spoolWriter remembers the spool's own write error, to tell it from a
+// read error of the connection. It has only Write, so io.CopyBuffer uses
+// the pooled buffer.
+type spoolWriter struct {
+	up  *spool.Upload
+	err error
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.up.Write(p)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+var errBadUploadToken = errors.New("relay: wrong token on ENDF")
+
+// expectUploadEnd reads the ENDF token line that follows sized data.
+func (c *session) expectUploadEnd(token string) error {
+	line, err := c.r.ReadLine()
+	if err != nil {
+		return err
+	}
+	q, err := wire.ParseClient(line)
+	if err != nil {
+		return err
+	}
+	end, ok := q.(wire.UploadEnd)
+	if !ok {
+		return &wire.ProtocolError{Verb: q.Verb(), Reason: "want ENDF after the file data"}
+	}
+	if subtle.ConstantTimeCompare([]byte(end.Token), []byte(c.token)) != 1 || token != end.Token {
+		return errBadUploadToken
+	}
+	return nil
+}
+
+// uploadEnds are the lines that end the data of a sentinel upload.
+func uploadEnds(token string) [][]byte {
+	return [][]byte{[]byte("ENDF " + token + " \r\n"), []byte("ENDF " + token + "\r\n")}
+}
+
+// discardUpload reads and drops a refused sentinel upload's data.
+func (c *session) discardUpload(token string) bool {
+	c.uploading = true
+	defer func() {
+		c.uploading = false
+		c.conn.SetReadDeadline(time.Time{})
+	}()
+	_, _, err := c.r.CopyUntil(io.Discard, uploadEnds(token), wire.MaxFileSize)
+	return err == nil
+}
+
+func sanitizeReason(s string) string {
+	return wire.EscapeWord(s)
+}
+
+// getJob is one CMD <get>: the writer goroutine streams it whole.
+type getJob struct {
+	ack bool // the client confirms each file with ACKF; keep files until then
+}
+
+// CMD <get> token, CMD <get ack> token
+func (c *session) handleGet(q wire.Get) bool {
+	if c.srv.cfg.Spool == nil {
+		c.send(wire.MustFormat(wire.Begin{Count: 0}))
+		c.send(lineSendComplete)
+		return true
+	}
+	c.out.enqueueJob(&getJob{ack: q.Ack})
+	return true
+}
+
+// ACKF id token: the client has the whole file and its hash matched.
+func (c *session) handleAck(q wire.AckFile) bool {
+	if sp := c.srv.cfg.Spool; sp != nil {
+		if err := sp.Remove(c.user, q.ID); err != nil {
+			c.log.Debug("ACKF for no queued file", "id", q.ID, "err", err)
+		} else {
+			c.log.Info("file delivered", "id", q.ID)
+		}
+	}
+	return true
+}
+
+type openFile struct {
+	f *os.File
+	m spool.Meta
+}
+
+// sendFiles runs in the writer goroutine: BEGIN n, then each file's header
+// line, data and end marker, then CMD <file send complete>. Without ack a
+// file leaves the queue once all of it and its end marker were written.
+// An error means the stream is broken and the connection must close.
+func (c *session) sendFiles(j *getJob) error {
+	sp := c.srv.cfg.Spool
+	metas, err := sp.List(c.user)
+	if err != nil {
+		c.log.Error("list files", "err", err)
+	}
+	var files []openFile
+	for _, m := range metas {
+		if len(files) == MaxFilesPerGet {
+			break
+		}
+		f, m, err := sp.Open(c.user, m.ID)
+		if err != nil {
+			continue // removed meanwhile
+		}
+		files = append(files, openFile{f, m})
+	}
+	defer func() {
+		for _, of := range files {
+			of.f.Close()
+		}
+	}()
+	if _, err := c.conn.Write(wire.MustFormat(wire.Begin{Count: len(files)})); err != nil {
+		return err
+	}
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	for _, of := range files {
+		m := of.m
+		header, err := wire.Format(wire.FileHeader{Name: m.Name, Size: m.Size, Sender: m.Sender, SHA256: m.SHA256, ID: m.ID})
+		if err != nil {
+			return err
+		}
+		if _, err := c.conn.Write(header); err != nil {
+			return err
+		}
+		if err := c.writeData(of.f, m.Size, *bufp); err != nil {
+			return err
+		}
+		if _, err := c.conn.Write(lineFileEnd); err != nil {
+			return err
+		}
+		if !j.ack {
+			if err := c.bc.flush(); err != nil {
+				return err
+			}
+			if err := sp.Remove(c.user, m.ID); err != nil {
+				c.log.Error("remove delivered file", "id", m.ID, "err", err)
+			}
+		}
+		c.log.Info("file sent", "id", m.ID, "bytes", m.Size, "ack", j.ack)
+	}
+	_, err = c.conn.Write(lineSendComplete)
+	return err
+}
+
+// writeData sends exactly size bytes of f, each TLS record holding only
+// file data. No record starts with "ENDF": the earlier original client
+// takes any such record as the end of the file, so a boundary that would
+// fall there moves back one byte (and a file that starts with it goes out
+// as a first record of one byte).
+func (c *session) writeData(f *os.File, size int64, buf []byte) error {
+	var read int64
+	pending := 0 // bytes at the start of buf read but not yet sent
+	first := true
+	for read < size || pending > 0 {
+		n, err := io.ReadFull(f, buf[pending:pending+int(min(int64(len(buf)-pending), size-read))])
+		if err != nil {
+			return fmt.Errorf("read queued file after %d bytes: %w", read, err)
+		}
+		read += int64(n)
+		chunk := buf[:pending+n]
+		last := read == size
+		for len(chunk) > 0 {
+			if !last && len(chunk) < recordData+4 {
+				break // the next boundary depends on bytes not read yet
+			}
+			k := min(len(chunk), recordData)
+			if first && startsENDF(chunk) {
+				k = 1
+			} else if k < len(chunk) && startsENDF(chunk[k:]) {
+				k--
+			}
+			first = false
+			if _, err := c.conn.Write(chunk[:k]); err != nil {
+				return err
+			}
+			chunk = chunk[k:]
+		}
+		pending = copy(buf, chunk)
+	}
+	return nil
+}
+
+func startsENDF(b []byte) bool {
+	return len(b) >= 4 && b[0] == 'E' && b[1] == 'N' && b[2] == 'D' && b[3] == 'F'
+}

@@ -1,0 +1,255 @@
+package relay
+
+import (
+	"net"
+	"sync"
+	"time"
+)
+
+// batchConn sits beneath TLS. Inside a batch (the writer goroutine between
+// beginBatch and endBatch) the TLS records it is given collect in a buffer
+// that goes out in one write when it fills or the batch ends: every line stays
+// its own TLS record, but many records cost one syscall. Outside a batch
+// (handshake, alerts, key updates) writes go straight through. Every write
+// to the socket gets a fresh deadline, so a peer that stops reading is found
+// within timeout of its last progress.
+type batchConn struct {
+	net.Conn
+	timeout time.Duration
+
+	mu       sync.Mutex
+	batching bool   // guarded by mu
+	buf      []byte // guarded by mu; from bufPool while batching
+	err      error  // guarded by mu; first write error, sticky
+}
+
+// batchBufSize is the most a batch buffers before it writes.
+const batchBufSize = 64 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, batchBufSize); return &b }}
+
+func (c *batchConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return 0, c.err
+	}
+	if !c.batching {
+		return c.writeLocked(p)
+	}
+	if len(c.buf)+len(p) > batchBufSize {
+		if err := c.flushLocked(); err != nil {
+			return 0, err
+		}
+		if len(p) >= batchBufSize {
+			return c.writeLocked(p)
+		}
+	}
+	c.buf = append(c.buf, p...)
+	return len(p), nil
+}
+
+// writeLocked must hold c.mu.
+func (c *batchConn) writeLocked(p []byte) (int, error) {
+	if c.timeout > 0 {
+		c.Conn.SetWriteDeadline(time.Now().Add(c.timeout))
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.err = err
+	}
+	return n, err
+}
+
+// flushLocked must hold c.mu.
+func (c *batchConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.writeLocked(c.buf)
+	c.buf = c.buf[:0]
+	return err
+}
+
+// flush writes what the batch holds so far and keeps batching.
+func (c *batchConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.flushLocked(); err != nil {
+		return err
+	}
+	return c.err
+}
+
+func (c *batchConn) beginBatch() {
+	c.mu.Lock()
+	c.batching = true
+	if c.buf == nil {
+		c.buf = (*bufPool.Get().(*[]byte))[:0]
+	}
+	c.mu.Unlock()
+}
+
+// endBatch writes what the batch buffered and hands the buffer back, so an
+// idle connection holds none.
+func (c *batchConn) endBatch() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	err := c.flushLocked()
+	c.batching = false
+	if c.buf != nil {
+		b := c.buf[:0]
+		bufPool.Put(&b)
+		c.buf = nil
+	}
+	if err == nil {
+		err = c.err
+	}
+	return err
+}
+
+// item is one entry of an outbound queue: a line, or a download that the
+// writer streams whole before it goes on to the next item, so that no line
+// can land inside a file's bytes.
+type item struct {
+	line []byte
+	get  *getJob
+}
+
+// outbound is a session's queue of lines waiting for its writer goroutine.
+// It is capped in bytes; enqueue never blocks and never does I/O.
+type outbound struct {
+	mu      sync.Mutex
+	lines   []item        // guarded by mu
+	spare   []item        // guarded by mu; the writer's last batch, reused
+	size    int           // guarded by mu; bytes in lines
+	stalled chan struct{} // guarded by mu; closed when size drops below high water
+	closing bool          // guarded by mu; no more lines are taken
+	flush   bool          // guarded by mu; with closing: send what is queued first
+	final   []byte        // guarded by mu; the last line, sent after the rest
+	wake    chan struct{} // capacity 1: tells the writer there is work
+}
+
+func newOutbound() *outbound {
+	return &outbound{wake: make(chan struct{}, 1)}
+}
+
+func (o *outbound) signal() {
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+}
+
+// enqueueResult says what happened to a line.
+type enqueueResult int
+
+const (
+	queued   enqueueResult = iota
+	closed                 // the session is ending; the line is dropped
+	overflow               // the queue is full: the consumer is too slow
+)
+
+// enqueue adds line, which must not be changed afterwards (several queues
+// may share it). With a high-water mark crossed it also returns a channel
+// that is closed once the queue drains, so a producer can wait on it.
+func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return closed, nil
+	}
+	if o.size+len(line) > max {
+		return overflow, nil
+	}
+	o.lines = append(o.lines, item{line: line})
+	o.size += len(line)
+	var stall chan struct{}
+	if o.size > highWater {
+		if o.stalled == nil {
+			o.stalled = make(chan struct{})
+		}
+		stall = o.stalled
+	}
+	o.signal()
+	return queued, stall
+}
+
+// enqueueJob adds a download. It does not count against the cap: what it
+// sends is streamed from disk, not held in memory.
+func (o *outbound) enqueueJob(j *getJob) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing {
+		return false
+	}
+	o.lines = append(o.lines, item{get: j})
+	o.signal()
+	return true
+}
+
+// close stops the queue. With flush the queued lines still go out, then
+// final; without, they are dropped and only final goes.
+func (o *outbound) close(final []byte, flush bool) {
+	o.mu.Lock()
+	if !o.closing {
+		o.closing, o.flush, o.final = true, flush, final
+		o.size += len(final)
+		if !flush {
+			for _, it := range o.lines {
+				o.size -= len(it.line)
+			}
+			o.lines = nil
+		}
+		o.releaseStallLocked()
+	}
+	o.mu.Unlock()
+	o.signal()
+}
+
+// releaseStallLocked must hold o.mu.
+func (o *outbound) releaseStallLocked() {
+	if o.stalled != nil {
+		close(o.stalled)
+		o.stalled = nil
+	}
+}
+
+// take swaps out the queued lines for the writer, which calls sent with
+// their bytes once they are written: until then they still count against
+// the cap and the high-water mark. done reports that the queue is closed and
+// these are the last lines (final included).
+func (o *outbound) take() (batch []item, done bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	batch, o.lines, o.spare = o.lines, o.spare[:0], nil
+	if o.closing {
+		if o.final != nil {
+			batch = append(batch, item{line: o.final})
+			o.final = nil
+		}
+		return batch, true
+	}
+	return batch, false
+}
+
+// sent releases n written bytes and wakes stalled producers once the queue
+// is below the high-water mark.
+func (o *outbound) sent(n, highWater int) {
+	o.mu.Lock()
+	o.size -= n
+	if o.size <= highWater {
+		o.releaseStallLocked()
+	}
+	o.mu.Unlock()
+}
+
+// recycle gives a batch's slice back for the next take.
+func (o *outbound) recycle(batch []item) {
+	clear(batch)
+	o.mu.Lock()
+	if o.spare == nil && cap(batch) <= 1024 {
+		o.spare = batch[:0]
+	}
+	o.mu.Unlock()
+}

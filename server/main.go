@@ -1,0 +1,164 @@
+// Command server runs an SSL-Messager server: TLS on one port, accounts in
+// a CSV file, queued files in a spool directory.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only on the --pprof address
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"sslmessager/internal/accounts"
+	"sslmessager/internal/pki"
+	"sslmessager/internal/relay"
+	"sslmessager/internal/spool"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+// shutdownGrace is how long a stopping server lets sessions drain.
+const shutdownGrace = 10 * time.Second
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "server",
+		Usage: "run an SSL-Messager server",
+		Description: `Serves the SSL-Messager protocol over TLS. Accounts live in --users (created
+empty if missing); files sent to users wait in --spool until they download them.
+
+Examples:
+   gencert && server                         certificates in certs/, listen on :18443
+   server --listen 127.0.0.1:18443           loopback only
+   server --users /var/lib/sslm/users.csv --spool /var/lib/sslm/spool
+   server --listen 127.0.0.1:0 --addr-file addr.txt   any free port, written to addr.txt
+
+SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 10 s).`,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: ":18443", Usage: "TCP `ADDRESS` to listen on", EnvVars: []string{"SSLM_LISTEN"}},
+			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` once ready (for scripts)"},
+			&cli.StringFlag{Name: "users", Value: "users.csv", Usage: "account `FILE` (CSV)", EnvVars: []string{"SSLM_USERS"}},
+			&cli.StringFlag{Name: "cert", Value: "certs/" + pki.ServerCertFile, Usage: "server certificate `FILE` (PEM)", EnvVars: []string{"SSLM_CERT"}},
+			&cli.StringFlag{Name: "key", Value: "certs/" + pki.ServerKeyFile, Usage: "server private key `FILE` (PEM)", EnvVars: []string{"SSLM_KEY"}},
+			&cli.StringFlag{Name: "spool", Value: "spool", Usage: "`DIR` where uploaded files wait for their recipients", EnvVars: []string{"SSLM_SPOOL"}},
+			&cli.Int64Flag{Name: "max-file-size", Value: spool.DefaultMaxFileSize, Usage: "largest upload in `BYTES`"},
+			&cli.Int64Flag{Name: "quota", Value: spool.DefaultQuota, Usage: "`BYTES` queued for one recipient at most"},
+			&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
+			&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
+			&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
+			&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this long is dropped"},
+			&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "most open connections"},
+			&cli.IntFlag{Name: "max-queue", Value: relay.DefaultMaxQueueBytes, Usage: "`BYTES` queued for one client before it is dropped as too slow"},
+			&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of text"},
+		},
+		Action: run,
+	}
+}
+
+func run(cc *cli.Context) error {
+	logger, err := newLogger(cc.String("log-level"), cc.Bool("log-json"))
+	if err != nil {
+		return err
+	}
+	if a := cc.String("pprof"); a != "" {
+		if err := checkLoopback(a); err != nil {
+			return fmt.Errorf("--pprof: %w", err)
+		}
+	}
+	tlsConfig, err := pki.ServerTLSConfig(cc.String("cert"), cc.String("key"))
+	if err != nil {
+		return fmt.Errorf("%w (run gencert first, or pass --cert and --key)", err)
+	}
+	acc, err := accounts.Open(cc.String("users"), accounts.Options{Cost: cc.Int("hash-cost"), Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer acc.Close()
+	sp, err := spool.Open(cc.String("spool"), spool.Options{
+		MaxFileSize: cc.Int64("max-file-size"), Quota: cc.Int64("quota"), Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := relay.New(relay.Config{
+		TLSConfig:     tlsConfig,
+		Accounts:      acc,
+		Spool:         sp,
+		Logger:        logger,
+		CheckInterval: cc.Duration("check-interval"),
+		LoginTimeout:  cc.Duration("login-timeout"),
+		WriteTimeout:  cc.Duration("write-timeout"),
+		MaxConns:      cc.Int("max-conns"),
+		MaxQueueBytes: cc.Int("max-queue"),
+	})
+	if err != nil {
+		return err
+	}
+	l, err := relay.Listen(cc.String("listen"))
+	if err != nil {
+		return err
+	}
+	if f := cc.String("addr-file"); f != "" {
+		if err := os.WriteFile(f, []byte(l.Addr().String()+"\n"), 0o644); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	if a := cc.String("pprof"); a != "" {
+		go func() {
+			logger.Info("pprof listening", "addr", a)
+			if err := http.ListenAndServe(a, nil); err != nil {
+				logger.Error("pprof stopped", "err", err)
+			}
+		}()
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	select {
+	case err := <-served:
+		srv.Close()
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("shutdown cut short", "err", err)
+	}
+	if err := <-served; !errors.Is(err, relay.ErrServerClosed) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+func newLogger(level string, json bool) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	if json {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+}
