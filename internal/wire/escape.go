@@ -26,6 +26,17 @@ func EscapeWord(s string) string { return string(appendEscaped(nil, s, true)) }
 
 func appendEscaped(dst []byte, s string, word bool) []byte {
 	for i := 0; i < len(s); {
+		// Copy a run of bytes that need no escaping in one go.
+		j := i
+		for j < len(s) && safeASCII(s[j], word) {
+			j++
+		}
+		if j > i {
+			dst = append(dst, s[i:j]...)
+			if i = j; i == len(s) {
+				break
+			}
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {
@@ -119,4 +130,10 @@ func unhex(c byte) byte {
 	default:
 		return c - 'a' + 10
 	}
+}
+
+// safeASCII reports a byte that passes as it is: printable ASCII but the
+// backslash (and, in a word, the space).
+func safeASCII(c byte, word bool) bool {
+	return c > ' ' && c < 0x7f && c != '\\' || c == ' ' && !word
 }

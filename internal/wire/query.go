@@ -376,26 +376,35 @@ func bracketed(verb, s string) (string, error) {
 	return inside, nil
 }
 
-// splitText takes "word word text..." (or "word text..." with one word),
-// returning the words and the text with the one trailing LF removed.
-func splitText(verb, s string, nwords int) ([]string, string, error) {
-	parts := strings.SplitN(s, " ", nwords+1)
-	if len(parts) < nwords {
-		return nil, "", perr(verb, "want %d words before the text", nwords)
-	}
-	for _, w := range parts[:nwords] {
-		if !validWord(w, MaxWordBytes) {
-			return nil, "", perr(verb, "empty or over-long word")
+// splitText takes nwords (1 or 2) words and then the text: "word word
+// text..." or "word text...", returning the words and the text with the one
+// trailing LF removed.
+func splitText(verb, s string, nwords int) ([2]string, string, error) {
+	var w [2]string
+	rest := s
+	for i := range nwords {
+		j := strings.IndexByte(rest, ' ')
+		if j < 0 {
+			if i < nwords-1 {
+				return w, "", perr(verb, "want %d words before the text", nwords)
+			}
+			j = len(rest)
+		}
+		if !validWord(rest[:j], MaxWordBytes) {
+			return w, "", perr(verb, "empty or over-long word")
+		}
+		w[i] = rest[:j]
+		if j < len(rest) {
+			rest = rest[j+1:]
+		} else {
+			rest = ""
 		}
 	}
-	text := ""
-	if len(parts) > nwords {
-		text = strings.TrimSuffix(parts[nwords], "\n")
-	}
+	text := strings.TrimSuffix(rest, "\n")
 	if err := validText(text); err != nil {
-		return nil, "", perr(verb, "text %v", err)
+		return w, "", perr(verb, "text %v", err)
 	}
-	return parts[:nwords], text, nil
+	return w, text, nil
 }
 
 func parseSize(verb, s string) (int64, error) {
