@@ -80,6 +80,7 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--pprof: %w", err)
 		}
 	}
+	raiseFileLimit(logger, cc.Int("max-conns"))
 	tlsConfig, err := pki.ServerTLSConfig(cc.String("cert"), cc.String("key"))
 	if err != nil {
 		return fmt.Errorf("%w (run gencert first, or pass --cert and --key)", err)

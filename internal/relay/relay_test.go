@@ -28,7 +28,7 @@ import (
 // harness is a real server on 127.0.0.1:0 with certificates and accounts in
 // a temporary directory.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cfg    Config
 	srv    *Server
@@ -39,12 +39,12 @@ type harness struct {
 	acc    *accounts.Store
 }
 
-func startServer(t *testing.T, mod func(*Config)) *harness {
+func startServer(t testing.TB, mod func(*Config)) *harness {
 	t.Helper()
 	return startServerSpool(t, mod, spool.Options{})
 }
 
-func startServerSpool(t *testing.T, mod func(*Config), so spool.Options) *harness {
+func startServerSpool(t testing.TB, mod func(*Config), so spool.Options) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := pki.Generate(pki.GenerateOptions{Dir: dir, Hosts: []string{"127.0.0.1", "localhost"}}); err != nil {
@@ -67,7 +67,7 @@ func startServerSpool(t *testing.T, mod func(*Config), so spool.Options) *harnes
 	return h
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -123,19 +123,19 @@ func (h *harness) stop() {
 
 // tclient speaks the protocol by hand, as any client could.
 type tclient struct {
-	t     *testing.T
+	t     testing.TB
 	conn  *tls.Conn
 	r     *wire.Reader
 	user  string
 	token string
 }
 
-func (h *harness) dial(t *testing.T) *tclient {
+func (h *harness) dial(t testing.TB) *tclient {
 	t.Helper()
 	return h.dialWith(t, nil)
 }
 
-func (h *harness) dialWith(t *testing.T, prep func(*net.TCPConn)) *tclient {
+func (h *harness) dialWith(t testing.TB, prep func(*net.TCPConn)) *tclient {
 	t.Helper()
 	tc, err := pki.ClientTLSConfig(filepath.Join(h.dir, pki.CAFile), "127.0.0.1")
 	if err != nil {
