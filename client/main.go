@@ -1,0 +1,184 @@
+// Command client is the SSL-Messager terminal client: it logs in over TLS
+// (verifying the server against ca.pem), then sends the lines you type and
+// prints what others send you. It also works with stdin from a pipe, with
+// credentials from flags and the environment, so it scripts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"sslmessager/internal/messenger"
+	"sslmessager/internal/pki"
+	"sslmessager/internal/wire"
+)
+
+// Defaults of the flags.
+const (
+	// defaultServer is where a server started with its defaults listens.
+	defaultServer = "localhost:" + messenger.DefaultPort
+	// defaultCA is where gencert writes the CA certificate by default.
+	defaultCA = "certs/" + pki.CAFile
+	// maxSignUpTries is how many sign-up attempts a terminal user gets on
+	// one connection (the server allows a few more).
+	maxSignUpTries = 3
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:      "client",
+		Usage:     "chat on an SSL-Messager server",
+		UsageText: "client [options]\nclient [options] send --to NAME TEXT...",
+		Description: `Logs in (or signs up with --signup), then sends every line you type to your
+target and prints what others send you. The server is verified against --ca
+(the ca.pem of the server's CA); verification is never skipped.
+
+Examples:
+   client --signup --user alice                 create the account alice, then chat
+   client --user alice --to bob                 log in and chat with bob
+   client --server chat.example.org:18443 --ca ~/sslm/ca.pem --user alice
+
+   Scripted, with stdin from a pipe and the password from the environment
+   (end of input quits):
+   printf 'hello bob\n:online:\n' | SSLM_PASSWORD="$PW" client --user alice --to bob --no-timestamps
+
+   One message, exit status 1 if bob is not online:
+   SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob "build 42 is green"
+
+While chatting:
+   :quit:              leave (end of input does the same)
+   :online:            list who is online
+   :new_target: [NAME] send to someone else
+   :toggle:            group chat on or off
+   :status:            your user, target, group chat and server
+   :help:              all commands
+
+The password comes from --password-file, else SSLM_PASSWORD, else it is asked
+without echo when stdin is a terminal. Options go before the send command.`,
+		HideHelpCommand: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "server `ADDRESS` (host:port)", EnvVars: []string{"SSLM_SERVER"}},
+			&cli.StringFlag{Name: "ca", Value: defaultCA, Usage: "CA certificate `FILE` that signed the server's certificate", EnvVars: []string{"SSLM_CA"}},
+			&cli.StringFlag{Name: "user", Usage: "user `NAME` (asked when stdin is a terminal)", EnvVars: []string{"SSLM_USER"}},
+			&cli.StringFlag{Name: "password-file", Usage: "read the password from the first line of `FILE` (or set SSLM_PASSWORD)", EnvVars: []string{"SSLM_PASSWORD_FILE"}},
+			&cli.BoolFlag{Name: "signup", Usage: "create the account, then log in", EnvVars: []string{"SSLM_SIGNUP"}},
+			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked when missing)", EnvVars: []string{"SSLM_TO"}},
+			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
+			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
+		},
+		Action: runChat,
+		Commands: []*cli.Command{{
+			Name:      "send",
+			Usage:     "send one message, then quit; fails if the target is not online",
+			ArgsUsage: "TEXT...",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "to", Usage: "`NAME` to send to (required)", EnvVars: []string{"SSLM_TO"}},
+			},
+			Action: runSend,
+		}},
+	}
+}
+
+// runChat is the interactive (or piped) session.
+func runChat(cc *cli.Context) error {
+	if cc.Args().Present() {
+		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
+	}
+	con := newConsole(cc.App)
+	creds, err := resolveCredentials(cc, con)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	conn, err := connectAndLogin(ctx, cc, con, creds)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	opts := messenger.Options{
+		Target:       cc.String("to"),
+		Color:        con.stdoutTTY && !cc.Bool("no-color") && os.Getenv("NO_COLOR") == "",
+		NoTimestamps: cc.Bool("no-timestamps"),
+	}
+	verb := "logged in"
+	if cc.Bool("signup") {
+		verb = "signed up and logged in"
+	}
+	fmt.Fprintf(con.out, "%s as %s on %s (:help: lists the commands)\n",
+		verb, messenger.Sanitize(conn.User()), messenger.Sanitize(conn.Addr()))
+
+	if con.stdinTTY && con.stdoutTTY {
+		restore, err := con.makeRaw(&opts)
+		if err != nil {
+			return err
+		}
+		err = conn.Run(ctx, con.in, con.out, opts)
+		restore()
+		return runError(err)
+	}
+	return runError(conn.Run(ctx, con.in, con.out, opts))
+}
+
+func runError(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted")
+	}
+	return err
+}
+
+// runSend is the one-shot send command.
+func runSend(cc *cli.Context) error {
+	to := cc.String("to")
+	if len(cc.Lineage()) > 1 {
+		if global := cc.Lineage()[1].String("to"); global != "" {
+			if to != "" && to != global {
+				return fmt.Errorf("conflicting targets: --to %s before send and --to %s after it", global, to)
+			}
+			to = global
+		}
+	}
+	if to == "" {
+		return errors.New("send: no target: use send --to NAME TEXT...")
+	}
+	text := strings.Join(cc.Args().Slice(), " ")
+	if strings.TrimSpace(text) == "" {
+		return errors.New("send: no text: use send --to NAME TEXT...")
+	}
+	if n := utf8.RuneCountInString(text); n > wire.MaxTextRunes {
+		return fmt.Errorf("send: text of %d characters, the limit is %d", n, wire.MaxTextRunes)
+	}
+	con := newConsole(cc.App)
+	creds, err := resolveCredentials(cc, con)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	conn, err := connectAndLogin(ctx, cc, con, creds)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := messenger.Send(ctx, conn, to, text); err != nil {
+		return runError(err)
+	}
+	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
+	return nil
+}

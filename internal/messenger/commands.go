@@ -1,0 +1,171 @@
+package messenger
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+
+	"sslmessager/internal/wire"
+)
+
+// inputKind is what an input line is.
+type inputKind int
+
+const (
+	inputEmpty   inputKind = iota // blank: ignored
+	inputMessage                  // text to send
+	inputCommand                  // :name: with an optional argument
+)
+
+// input is one parsed input line.
+type input struct {
+	kind inputKind
+	text string // inputMessage: the text as typed (CR removed)
+	name string // inputCommand: lower case, without the colons
+	arg  string // inputCommand: the rest of the line, trimmed
+}
+
+// parseInput classifies one input line. A command is a first word of the
+// form :name: (case does not matter); it may be the whole line, or be
+// followed by an argument when the command takes one (":new_target: bob").
+// A line starting with "::" is a message with the first colon removed, so
+// any text can be sent. Anything else that is not blank is a message.
+func parseInput(line string) input {
+	line = strings.TrimSuffix(line, "\r")
+	if strings.TrimSpace(line) == "" {
+		return input{kind: inputEmpty}
+	}
+	if strings.HasPrefix(line, "::") {
+		return input{kind: inputMessage, text: line[1:]}
+	}
+	trimmed := strings.TrimSpace(line)
+	word, rest := trimmed, ""
+	if i := strings.IndexFunc(trimmed, unicode.IsSpace); i >= 0 {
+		word, rest = trimmed[:i], strings.TrimSpace(trimmed[i:])
+	}
+	if len(word) >= 3 && word[0] == ':' && word[len(word)-1] == ':' {
+		name := strings.ToLower(word[1 : len(word)-1])
+		if rest == "" {
+			return input{kind: inputCommand, name: name}
+		}
+		if cmd := lookupCommand(name); cmd != nil {
+			return input{kind: inputCommand, name: name, arg: rest}
+		}
+	}
+	return input{kind: inputMessage, text: line}
+}
+
+// command is one :name: command. run reports whether the session quits,
+// and an error only when the connection failed.
+type command struct {
+	name     string
+	arg      string // shown in :help:, e.g. "[NAME]"
+	help     string
+	takesArg bool
+	run      func(s *session, arg string) (quit bool, err error)
+}
+
+// commands is the command table, in :help: order. Set in init because
+// :help: reads it.
+var commands []command
+
+func init() {
+	commands = []command{
+		{name: "quit", help: "leave the chat (end of input does the same)", run: cmdQuit},
+		{name: "online", help: "list who is online", run: cmdOnline},
+		{name: "new_target", arg: "[NAME]", takesArg: true, help: "send your messages to someone else (asks for NAME if missing)", run: cmdNewTarget},
+		{name: "toggle", help: "turn group chat on or off (green on a colour terminal)", run: cmdToggle},
+		{name: "status", help: "show your user, target, group chat and server", run: cmdStatus},
+		{name: "help", help: "show this list", run: cmdHelp},
+		{name: "upload", help: "send a file to your target (coming soon)", run: cmdFiles},
+		{name: "download", help: "fetch the files sent to you (coming soon)", run: cmdFiles},
+	}
+}
+
+func lookupCommand(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+// :quit:
+func cmdQuit(*session, string) (bool, error) { return true, nil }
+
+// :online:
+func cmdOnline(s *session, _ string) (bool, error) {
+	return false, s.c.send(wire.Online{Token: s.c.token})
+}
+
+// :new_target: [NAME]
+func cmdNewTarget(s *session, arg string) (bool, error) {
+	if arg == "" {
+		line, err := s.in.ask("target: ")
+		if err != nil {
+			return true, nil // end of input while asking: quit
+		}
+		arg = strings.TrimSpace(line)
+		if arg == "" {
+			s.out.line("target unchanged: " + Sanitize(s.target))
+			return false, nil
+		}
+	}
+	if err := checkName(arg); err != nil {
+		s.out.line("! target unchanged: " + err.Error())
+		return false, nil
+	}
+	s.target = arg
+	s.updatePrompt()
+	if s.group {
+		s.out.line("target: " + Sanitize(arg) + " (group chat is on: messages go to the group until :toggle:)")
+	} else {
+		s.out.line("target: " + Sanitize(arg))
+	}
+	return false, nil
+}
+
+// :toggle:
+func cmdToggle(s *session, _ string) (bool, error) {
+	if err := s.c.send(wire.Group{Token: s.c.token}); err != nil {
+		return false, err
+	}
+	s.group = !s.group
+	s.updatePrompt()
+	s.out.line("group chat " + onOff(s.group))
+	return false, nil
+}
+
+// :status:
+func cmdStatus(s *session, _ string) (bool, error) {
+	s.out.linef("status: user %s, target %s, group chat %s, server %s",
+		Sanitize(s.c.user), Sanitize(s.target), onOff(s.group), Sanitize(s.c.addr))
+	return false, nil
+}
+
+// :help:
+func cmdHelp(s *session, _ string) (bool, error) {
+	var b strings.Builder
+	b.WriteString("commands:")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "\n  %-21s %s", strings.TrimSpace(":"+c.name+": "+c.arg), c.help)
+	}
+	b.WriteString("\nany other line is a message to your target, or to the group when group chat is on;")
+	b.WriteString("\nstart a line with :: to send a text that begins with a colon (::quit: sends :quit:).")
+	s.out.line(b.String())
+	return false, nil
+}
+
+// :upload: and :download:
+func cmdFiles(s *session, _ string) (bool, error) {
+	s.out.line("! file transfer is not available in this version")
+	return false, nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}

@@ -1,0 +1,210 @@
+package messenger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"sslmessager/internal/accounts"
+	"sslmessager/internal/pki"
+	"sslmessager/internal/relay"
+)
+
+// relayServer is a real server on 127.0.0.1:0 with accounts in a
+// temporary directory.
+type relayServer struct {
+	srv    *relay.Server
+	addr   string
+	caFile string
+}
+
+func startRelay(t *testing.T) *relayServer {
+	t.Helper()
+	dir := testCerts(t)
+	tc, err := pki.ServerTLSConfig(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	acc, err := accounts.Open(filepath.Join(dir, "users.csv"), accounts.Options{Cost: bcrypt.MinCost, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+		defer cancel()
+		srv.Shutdown(ctx)
+		<-served
+		acc.Close()
+	})
+	return &relayServer{srv: srv, addr: l.Addr().String(), caFile: filepath.Join(dir, pki.CAFile)}
+}
+
+// join dials and logs in (or signs up) as user.
+func (s *relayServer) join(t *testing.T, user string, signUp bool) *Conn {
+	t.Helper()
+	c, err := Dial(t.Context(), s.addr, s.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Login(user, "pw-of-"+strings.ToLower(user), signUp); err != nil {
+		t.Fatalf("log in %s: %v", user, err)
+	}
+	return c
+}
+
+// waitOnline waits until the server's online list satisfies ok.
+func (s *relayServer) waitOnline(t *testing.T, what string, ok func([]string) bool) {
+	t.Helper()
+	checkFor(t, waitLimit, func() error {
+		if names := s.srv.Online(); !ok(names) {
+			return fmt.Errorf("online is %v, want %s", names, what)
+		}
+		return nil
+	})
+}
+
+func TestIntegrationChat(t *testing.T) {
+	s := startRelay(t)
+	alice := startRun(t, s.join(t, "alice", true), Options{Target: "bob", NoTimestamps: true})
+	bob := startRun(t, s.join(t, "Bob", true), Options{Target: "alice", Color: true})
+	s.waitOnline(t, "alice and Bob", func(n []string) bool { return len(n) == 2 })
+
+	alice.typeLine(t, "hello bob, ünïcode and a \\ backslash")
+	waitOutput(t, bob.out, "[15:04:05] alice: hello bob, ünïcode and a \\ backslash\n")
+	bob.typeLine(t, "hi alice")
+	waitOutput(t, alice.out, "Bob: hi alice\n")
+	alice.typeLine(t, "evil \x1b[2J\u202e text")
+	waitOutput(t, bob.out, `alice: evil \x1b[2J\u202e text`)
+
+	alice.typeLine(t, ":online:")
+	waitOutput(t, alice.out, "online: Bob alice\n")
+
+	// Group chat: both toggle; bob's online answer proves the server has
+	// applied his toggle before alice writes to the group.
+	alice.typeLine(t, ":toggle:")
+	bob.typeLine(t, ":toggle:")
+	waitOutput(t, alice.out, "group chat on\n")
+	waitOutput(t, bob.out, "group chat on\n")
+	bob.typeLine(t, ":online:")
+	waitOutput(t, bob.out, "online: Bob alice\n")
+	alice.typeLine(t, "hello group")
+	waitOutput(t, bob.out, "\x1b[32m[15:04:05] [group] alice: hello group\x1b[0m\n")
+	bob.typeLine(t, "group reply")
+	waitOutput(t, alice.out, "[group] Bob: group reply\n")
+	alice.typeLine(t, ":toggle:")
+	waitOutput(t, alice.out, "group chat off\n")
+
+	// An offline target.
+	alice.typeLine(t, ":new_target: carol")
+	alice.typeLine(t, "anyone there?")
+	waitOutput(t, alice.out, "! carol is not online\n")
+	alice.typeLine(t, ":status:")
+	waitOutput(t, alice.out, "status: user alice, target carol, group chat off, server "+s.addr+"\n")
+
+	// :quit: returns nil and the server shows alice offline.
+	alice.typeLine(t, ":quit:")
+	if err := alice.wait(t); err != nil {
+		t.Fatalf("alice Run = %v", err)
+	}
+	s.waitOnline(t, "only Bob", func(n []string) bool { return slices.Equal(n, []string{"Bob"}) })
+
+	// End of input quits too.
+	bob.in.Close()
+	if err := bob.wait(t); err != nil {
+		t.Fatalf("bob Run = %v", err)
+	}
+	s.waitOnline(t, "nobody", func(n []string) bool { return len(n) == 0 })
+}
+
+func TestIntegrationLogInAgainAndRefusals(t *testing.T) {
+	s := startRelay(t)
+	s.join(t, "alice", true).Close()
+	s.waitOnline(t, "nobody", func(n []string) bool { return len(n) == 0 })
+
+	c, err := Dial(t.Context(), s.addr, s.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var re *RefusedError
+	if err := c.Login("ALICE", "pw-of-alice", true); !errors.As(err, &re) || !re.Retry {
+		t.Fatalf("sign-up of a taken name = %v, want TRY", err)
+	}
+	if err := c.Login("ALICE", "pw-of-alice", false); err != nil {
+		t.Fatalf("log-in on the same connection: %v", err)
+	}
+	if c.User() != "alice" {
+		t.Errorf("User() = %q, want the registered alice", c.User())
+	}
+
+	d, err := Dial(t.Context(), s.addr, s.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Login("nobody", "wrong-password", false); !errors.As(err, &re) || re.Retry {
+		t.Fatalf("bad log-in = %v, want END refusal", err)
+	}
+}
+
+func TestIntegrationSend(t *testing.T) {
+	s := startRelay(t)
+	bob := startRun(t, s.join(t, "bob", true), Options{Target: "alice", NoTimestamps: true})
+	s.waitOnline(t, "bob", func(n []string) bool { return len(n) == 1 })
+
+	if err := Send(t.Context(), s.join(t, "alice", true), "bob", "one shot"); err != nil {
+		t.Fatalf("Send = %v", err)
+	}
+	waitOutput(t, bob.out, "alice: one shot\n")
+	s.waitOnline(t, "bob alone again", func(n []string) bool { return slices.Equal(n, []string{"bob"}) })
+
+	var noe *NotOnlineError
+	if err := Send(t.Context(), s.join(t, "alice", false), "carol", "hello?"); !errors.As(err, &noe) {
+		t.Fatalf("Send to an offline user = %v, want *NotOnlineError", err)
+	}
+}
+
+func TestIntegrationServerShutdown(t *testing.T) {
+	s := startRelay(t)
+	r := startRun(t, s.join(t, "alice", true), Options{Target: "bob"})
+	s.waitOnline(t, "alice", func(n []string) bool { return len(n) == 1 })
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	go s.srv.Shutdown(ctx)
+	err := r.wait(t)
+	var ce *ClosedError
+	if !errors.As(err, &ce) {
+		t.Fatalf("Run = %v, want *ClosedError", err)
+	}
+	waitOutput(t, r.out, "! server closed the session: ")
+}
+
+func TestIntegrationWrongCA(t *testing.T) {
+	s := startRelay(t)
+	other := testCerts(t)
+	_, err := Dial(t.Context(), s.addr, filepath.Join(other, pki.CAFile))
+	if err == nil || !strings.Contains(err.Error(), "SHA256:") {
+		t.Fatalf("Dial with the wrong CA = %v, want an error naming the SHA256 fingerprint", err)
+	}
+}

@@ -1,0 +1,357 @@
+package messenger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/term"
+
+	"sslmessager/internal/wire"
+)
+
+// Options shape an interactive session.
+type Options struct {
+	// Target is the first user messages go to; empty asks "target: ".
+	Target string
+	// Color shows group messages in green.
+	Color bool
+	// NoTimestamps drops the "[15:04:05] " before messages.
+	NoTimestamps bool
+	// Terminal says in and out are a terminal already in raw mode: input is
+	// read through a term.Terminal, so incoming messages never garble the
+	// line being typed. Otherwise input is read as plain lines (pipes).
+	Terminal bool
+	// Width and Height are the terminal size in Terminal mode (0: 80x24).
+	Width, Height int
+	// Now is the clock for timestamps (nil: time.Now).
+	Now func() time.Time
+	// QuitTimeout is how long quitting waits for END <end accepted>
+	// (0: QuitTimeout).
+	QuitTimeout time.Duration
+}
+
+// session is the state of one Run.
+type session struct {
+	c      *Conn
+	opts   Options
+	out    *printer
+	in     lineInput
+	term   *term.Terminal // nil in plain mode
+	render renderer
+
+	// Owned by the input loop.
+	target string
+	group  bool
+
+	lastMu   sync.Mutex
+	lastSent string // target of the last direct message, for CNT lines
+
+	quitting    atomic.Bool   // Quit was sent (or is about to be)
+	endAccepted chan struct{} // closed by the receiver on END <end accepted>
+	recvGone    chan struct{} // closed when the receiver returns
+	done        chan struct{} // closed when Run returns
+}
+
+// Run is the interactive session on a logged-in connection. It starts two
+// goroutines: the receiver, which reads server lines and prints them to
+// out, and the input loop, which reads lines from in and sends them (it is
+// the only writer to the connection, apart from the Quit that Run sends
+// itself when ctx ends).
+//
+// Input lines are messages to the current target (or to the group in group
+// chat), or commands such as :quit: (see :help:). End of input quits like
+// :quit:. Run returns nil after a quit the server confirmed (or did not
+// answer within QuitTimeout), a *ClosedError or another error when the
+// server ended the session or the connection broke, and ctx.Err() when ctx
+// ended. Run closes the connection before it returns.
+//
+// When the server ends the session while the input loop is blocked reading
+// in, Run returns at once; that goroutine then ends at its next line or
+// when in is closed, touching neither the connection nor out.
+func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Options) error {
+	if c.token == "" {
+		return errors.New("not logged in")
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.QuitTimeout <= 0 {
+		opts.QuitTimeout = QuitTimeout
+	}
+	s := &session{
+		c:           c,
+		opts:        opts,
+		render:      renderer{color: opts.Color, timestamps: !opts.NoTimestamps, now: opts.Now},
+		endAccepted: make(chan struct{}),
+		recvGone:    make(chan struct{}),
+		done:        make(chan struct{}),
+	}
+	if opts.Terminal {
+		s.term = term.NewTerminal(struct {
+			io.Reader
+			io.Writer
+		}{in, out}, "")
+		if opts.Width > 0 && opts.Height > 0 {
+			s.term.SetSize(opts.Width, opts.Height)
+		}
+		s.out = &printer{w: s.term}
+		s.in = &termInput{t: s.term}
+	} else {
+		s.out = &printer{w: out}
+		s.in = newPlainInput(in, s.out)
+	}
+
+	recvDone := make(chan error, 1)
+	inputDone := make(chan error, 1)
+	go func() {
+		err := s.receive()
+		close(s.recvGone)
+		recvDone <- err
+	}()
+	go func() { inputDone <- s.inputLoop() }()
+
+	var err error
+	select {
+	case err = <-recvDone:
+		if s.quitting.Load() {
+			// The input loop is finishing its quit; let it.
+			select {
+			case <-inputDone:
+			case <-time.After(opts.QuitTimeout):
+			}
+		}
+	case err = <-inputDone:
+		c.Close()
+		if rerr := <-recvDone; err != nil {
+			var ce *ClosedError
+			if errors.As(rerr, &ce) {
+				err = rerr // the server's reason explains the failed write
+			}
+		} else if rerr != nil {
+			err = rerr
+		}
+	case <-ctx.Done():
+		s.quitting.Store(true)
+		if c.send(wire.Quit{Token: c.token}) == nil {
+			select {
+			case <-s.recvGone:
+			case <-time.After(opts.QuitTimeout):
+			}
+		}
+		c.Close()
+		<-recvDone
+		err = ctx.Err()
+	}
+	c.Close()
+	close(s.done)
+	if s.term != nil {
+		// Leave the cursor on a clean line for whatever the caller prints.
+		s.term.SetPrompt("")
+		s.out.raw(nil)
+	}
+	s.out.close()
+	return err
+}
+
+// stopped says whether Run has returned.
+func (s *session) stopped() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// receive reads and prints server lines until the session ends.
+func (s *session) receive() error {
+	for {
+		q, err := s.c.read()
+		var pe *wire.ProtocolError
+		if errors.As(err, &pe) {
+			s.out.line("! unreadable line from the server: " + Sanitize(pe.Error()))
+			continue
+		}
+		if err != nil {
+			if s.quitting.Load() {
+				return nil
+			}
+			return err
+		}
+		switch q := q.(type) {
+		case wire.Check:
+		case wire.Relay:
+			s.out.line(s.render.message(q.Sender, q.Text, false))
+		case wire.RelayGroup:
+			s.out.line(s.render.message(q.Sender, q.Text, true))
+		case wire.NotOnline:
+			s.lastMu.Lock()
+			to := s.lastSent
+			s.lastMu.Unlock()
+			if q.Reason == wire.ReasonNotOnline && to != "" {
+				s.out.line("! " + Sanitize(to) + " is not online")
+			} else {
+				s.out.line("! message not delivered: " + Sanitize(q.Reason))
+			}
+		case wire.OnlineList:
+			names := "nobody"
+			if len(q.Users) > 0 {
+				names = Sanitize(strings.Join(q.Users, " "))
+			}
+			s.out.line("online: " + names)
+		case wire.Notice:
+			s.out.line("! " + Sanitize(q.Text))
+		case wire.Stop:
+			s.out.line("! upload refused: " + Sanitize(q.Reason))
+		case wire.End:
+			if s.quitting.Load() && !q.Fatal {
+				if q.Reason == wire.ReasonEndAccepted {
+					close(s.endAccepted)
+				} else {
+					s.out.line("! server closed the session: " + Sanitize(q.Reason))
+				}
+				return nil
+			}
+			s.out.line("! server closed the session: " + Sanitize(q.Reason))
+			return &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
+		default:
+			s.out.line("! unexpected line from the server: " + Sanitize(q.Verb()))
+		}
+	}
+}
+
+// inputLoop reads input lines and acts on them until quit or end of input.
+func (s *session) inputLoop() error {
+	s.target = s.opts.Target
+	if s.target != "" {
+		if err := checkName(s.target); err != nil {
+			s.out.line("! target: " + err.Error())
+			s.target = ""
+		}
+	}
+	for s.target == "" {
+		line, err := s.in.ask("target: ")
+		if s.stopped() {
+			return nil
+		}
+		if err != nil {
+			return s.quit(err)
+		}
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+		case strings.EqualFold(line, ":quit:"):
+			return s.quit(nil)
+		default:
+			if err := checkName(line); err != nil {
+				s.out.line("! " + err.Error())
+				continue
+			}
+			s.target = line
+		}
+	}
+	s.updatePrompt()
+	for {
+		line, err := s.in.readLine()
+		if s.stopped() {
+			return nil
+		}
+		if errors.Is(err, errInputTooLong) {
+			s.out.linef("! line not sent: longer than %d characters", wire.MaxTextRunes)
+			continue
+		}
+		if err != nil {
+			return s.quit(err)
+		}
+		quit, err := s.handle(line)
+		if err != nil {
+			return err
+		}
+		if quit {
+			return s.quit(nil)
+		}
+	}
+}
+
+// quit sends Quit and waits up to QuitTimeout for END <end accepted>.
+// readErr is why input ended: nil for :quit: and end of input.
+func (s *session) quit(readErr error) error {
+	if errors.Is(readErr, io.EOF) {
+		readErr = nil
+	}
+	s.quitting.Store(true)
+	if err := s.c.send(wire.Quit{Token: s.c.token}); err == nil {
+		t := time.NewTimer(s.opts.QuitTimeout)
+		defer t.Stop()
+		select {
+		case <-s.endAccepted:
+		case <-s.recvGone:
+		case <-t.C:
+			s.out.line("! the server did not confirm the quit")
+		}
+	}
+	if readErr != nil {
+		return fmt.Errorf("read input: %w", readErr)
+	}
+	return nil
+}
+
+// handle acts on one input line. It reports whether the user quits, and
+// an error only when the connection failed.
+func (s *session) handle(line string) (quit bool, err error) {
+	in := parseInput(line)
+	switch in.kind {
+	case inputEmpty:
+		return false, nil
+	case inputMessage:
+		return false, s.sendText(in.text)
+	}
+	cmd := lookupCommand(in.name)
+	switch {
+	case cmd == nil:
+		s.out.line("unknown command :" + Sanitize(in.name) + ":, try :help:")
+		return false, nil
+	case in.arg != "" && !cmd.takesArg:
+		s.out.line("! :" + cmd.name + ": takes no argument")
+		return false, nil
+	}
+	return cmd.run(s, in.arg)
+}
+
+// sendText sends a message to the target, or to the group in group chat.
+func (s *session) sendText(text string) error {
+	if err := checkText(text); err != nil {
+		s.out.line("! " + err.Error())
+		return nil
+	}
+	var q wire.Query
+	if s.group {
+		q = wire.GroupMsg{Sender: s.c.user, Text: text, Token: s.c.token}
+	} else {
+		s.lastMu.Lock()
+		s.lastSent = s.target
+		s.lastMu.Unlock()
+		q = wire.Msg{Target: s.target, Sender: s.c.user, Text: text, Token: s.c.token}
+	}
+	err := s.c.send(q)
+	if errors.Is(err, wire.ErrField) {
+		s.out.line("! message not sent: " + Sanitize(err.Error()))
+		return nil
+	}
+	return err
+}
+
+// updatePrompt shows the target (or the group) in terminal mode.
+func (s *session) updatePrompt() {
+	if s.group {
+		s.in.setPrompt("[group]> ")
+	} else {
+		s.in.setPrompt(Sanitize(s.target) + "> ")
+	}
+}
