@@ -1,0 +1,50 @@
+# SSL-Messager. `make demo` runs the main job, `make test` the tests.
+GO      ?= go
+BIN     := bin
+BINS    := server client gencert loadgen demo
+# Where run-server and run-client keep their data.
+DATA    ?= .
+
+.PHONY: all build demo-bins test demo run-server run-client certs bench fmt vet clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./server ./client ./tools/gencert ./tools/loadgen ./tools/demo
+
+# What the demo runs, without the load generator.
+demo-bins:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ ./server ./client ./tools/gencert ./tools/demo
+
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+# Server plus two scripted clients exchanging messages and a file, on a
+# fresh users.csv and spool under .demo/; exits non-zero if a step fails.
+demo: demo-bins
+	$(BIN)/demo --bin $(BIN) --dir .demo
+
+certs: build
+	@if [ -f certs/server.pem ]; then echo "certs/ already has certificates (bin/gencert --force to replace them)"; \
+	else $(BIN)/gencert --dir certs; fi
+
+run-server: certs
+	$(BIN)/server --users $(DATA)/users.csv --spool $(DATA)/spool
+
+run-client: build
+	$(BIN)/client --server localhost:18443 --ca certs/ca.pem
+
+bench: build
+	$(BIN)/loadgen suite --bin $(BIN) --dir .bench
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN) .demo .bench

@@ -1,0 +1,290 @@
+// Command demo is the main job behind `make demo`: it starts a real server
+// on a free loopback port with a fresh account file and spool, drives two
+// real client processes through a scripted conversation, prints the
+// transcript, stops the server and exits non-zero unless every expected
+// line was seen.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+)
+
+func main() {
+	if err := newApp().Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
+	}
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "demo",
+		Usage: "run a server and two scripted clients, and check what they see",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "bin", Value: "bin", Usage: "`DIR` holding server, client and gencert"},
+			&cli.StringFlag{Name: "dir", Value: ".demo", Usage: "scratch `DIR` (certificates are kept, accounts and spool start empty)"},
+			&cli.DurationFlag{Name: "step-timeout", Value: 20 * time.Second, Usage: "how long one expected line may take"},
+		},
+		Action: func(cc *cli.Context) error {
+			d := &demo{bin: cc.String("bin"), dir: cc.String("dir"), timeout: cc.Duration("step-timeout"), out: cc.App.Writer}
+			err := d.run()
+			d.cleanup()
+			if err != nil {
+				return fmt.Errorf("demo failed: %w (server log: %s)", err, filepath.Join(d.dir, "server.log"))
+			}
+			fmt.Fprintf(d.out, "demo passed: %d expected lines seen\n", d.seen)
+			return nil
+		},
+	}
+}
+
+type demo struct {
+	bin, dir string
+	timeout  time.Duration
+	out      io.Writer
+	outMu    sync.Mutex
+	server   *exec.Cmd
+	clients  []*client
+	seen     int
+}
+
+func (d *demo) say(format string, args ...any) {
+	d.outMu.Lock()
+	defer d.outMu.Unlock()
+	fmt.Fprintf(d.out, format+"\n", args...)
+}
+
+func (d *demo) run() error {
+	if err := os.MkdirAll(d.dir, 0o700); err != nil {
+		return err
+	}
+	certs := filepath.Join(d.dir, "certs")
+	if _, err := os.Stat(filepath.Join(certs, "server.pem")); err != nil {
+		d.say("== generating certificates in %s", certs)
+		cmd := exec.Command(filepath.Join(d.bin, "gencert"), "--dir", certs, "--host", "localhost,127.0.0.1")
+		cmd.Stdout, cmd.Stderr = d.out, d.out
+		if err := cmd.Run(); err != nil {
+			return fmt.Errorf("gencert: %w", err)
+		}
+	}
+	for _, p := range []string{"users.csv", "spool", "downloads-bob", "addr", "hello.txt"} {
+		os.RemoveAll(filepath.Join(d.dir, p))
+	}
+
+	addrFile := filepath.Join(d.dir, "addr")
+	logFile, err := os.Create(filepath.Join(d.dir, "server.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	d.server = exec.Command(filepath.Join(d.bin, "server"),
+		"--listen", "127.0.0.1:0", "--addr-file", addrFile,
+		"--users", filepath.Join(d.dir, "users.csv"), "--spool", filepath.Join(d.dir, "spool"),
+		"--cert", filepath.Join(certs, "server.pem"), "--key", filepath.Join(certs, "server.key"))
+	d.server.Stdout, d.server.Stderr = logFile, logFile
+	if err := d.server.Start(); err != nil {
+		return fmt.Errorf("start server: %w", err)
+	}
+	addr, err := waitForFile(addrFile, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("server did not start: %w", err)
+	}
+	d.say("== server listening on %s (users %s, spool %s)", addr, filepath.Join(d.dir, "users.csv"), filepath.Join(d.dir, "spool"))
+
+	alice, err := d.startClient("alice", "bob", addr, certs)
+	if err != nil {
+		return err
+	}
+	bob, err := d.startClient("bob", "alice", addr, certs)
+	if err != nil {
+		return err
+	}
+	steps := []func() error{
+		// Both are logged in once bob's online list shows both.
+		func() error { return d.until(bob, ":online:", "online: alice bob") },
+		func() error { return d.step(alice, "hello bob, this is alice", bob, "alice: hello bob, this is alice") },
+		func() error { return d.step(bob, "hi alice! got your message", alice, "bob: hi alice! got your message") },
+		func() error { return d.step(alice, ":toggle:", alice, "group chat on") },
+		func() error { return d.step(bob, ":toggle:", bob, "group chat on") },
+		// The server has bob's toggle once it answered a later query of his.
+		func() error { return d.step(bob, ":online:", bob, "online: alice bob") },
+		func() error { return d.step(alice, "hello group", bob, "[group] alice: hello group") },
+		func() error { return d.step(bob, "group hello back", alice, "[group] bob: group hello back") },
+		func() error { return d.step(alice, ":status:", alice, "group") },
+		func() error { return d.step(alice, ":quit:", nil, "") },
+		func() error { return d.step(bob, ":quit:", nil, "") },
+	}
+	for _, s := range steps {
+		if err := s(); err != nil {
+			return err
+		}
+	}
+	for _, c := range []*client{alice, bob} {
+		if err := c.wait(d.timeout); err != nil {
+			return fmt.Errorf("%s: %w", c.name, err)
+		}
+		d.say("== %s quit cleanly", c.name)
+	}
+	d.server.Process.Signal(syscall.SIGTERM)
+	if err := waitCmd(d.server, 15*time.Second); err != nil {
+		return fmt.Errorf("server did not stop cleanly: %w", err)
+	}
+	d.server = nil
+	d.say("== server stopped")
+	return nil
+}
+
+// step types line into from's input and waits until to prints a line
+// containing want.
+func (d *demo) step(from *client, line string, to *client, want string) error {
+	d.say("%-5s < %s", from.name, line)
+	if err := from.send(line); err != nil {
+		return err
+	}
+	if to == nil {
+		return nil
+	}
+	if err := to.expect(want, d.timeout); err != nil {
+		return err
+	}
+	d.seen++
+	return nil
+}
+
+// until repeats line until from prints want (for waiting on log-ins).
+func (d *demo) until(c *client, line, want string) error {
+	d.say("%-5s < %s (until it shows %q)", c.name, line, want)
+	deadline := time.Now().Add(d.timeout)
+	for time.Now().Before(deadline) {
+		if err := c.send(line); err != nil {
+			return err
+		}
+		if c.expect(want, 500*time.Millisecond) == nil {
+			d.seen++
+			return nil
+		}
+	}
+	return fmt.Errorf("%s never printed %q", c.name, want)
+}
+
+func (d *demo) cleanup() {
+	for _, c := range d.clients {
+		c.cmd.Process.Kill() // harmless once it has exited
+	}
+	if d.server != nil && d.server.Process != nil {
+		d.server.Process.Kill()
+		d.server.Wait()
+	}
+}
+
+// client is one real client process with a piped stdin and stdout.
+type client struct {
+	name  string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+	done  chan error
+}
+
+func (d *demo) startClient(name, to, addr, certs string) (*client, error) {
+	cmd := exec.Command(filepath.Join(d.bin, "client"),
+		"--server", addr, "--ca", filepath.Join(certs, "ca.pem"),
+		"--user", name, "--signup", "--to", to, "--no-timestamps", "--no-color")
+	// A clearly fake demo password, passed the way scripts should.
+	cmd.Env = append(os.Environ(), "SSLM_PASSWORD=demo-only-"+name)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = cmd.Stdout
+	c := &client{name: name, cmd: cmd, stdin: stdin, lines: make(chan string, 1024), done: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start client %s: %w", name, err)
+	}
+	d.clients = append(d.clients, c)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			d.say("%-5s > %s", name, sc.Text())
+			select {
+			case c.lines <- sc.Text():
+			default: // nobody waits for this much output; the transcript has it
+			}
+		}
+		close(c.lines)
+		c.done <- cmd.Wait()
+	}()
+	return c, nil
+}
+
+func (c *client) send(line string) error {
+	_, err := io.WriteString(c.stdin, line+"\n")
+	return err
+}
+
+func (c *client) expect(want string, limit time.Duration) error {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				return fmt.Errorf("%s exited before printing %q", c.name, want)
+			}
+			if strings.Contains(l, want) {
+				return nil
+			}
+		case <-t.C:
+			return fmt.Errorf("%s did not print %q within %v", c.name, want, limit)
+		}
+	}
+}
+
+func (c *client) wait(limit time.Duration) error {
+	c.stdin.Close()
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(limit):
+		return errors.New("did not exit")
+	}
+}
+
+func waitForFile(path string, limit time.Duration) (string, error) {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && strings.HasSuffix(string(b), "\n") {
+			return strings.TrimSpace(string(b)), nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("%s not written within %v", path, limit)
+}
+
+func waitCmd(cmd *exec.Cmd, limit time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		cmd.Process.Kill()
+		return errors.New("timed out")
+	}
+}
