@@ -115,7 +115,9 @@ func (d *demo) run() error {
 		// Both are logged in once bob's online list shows both.
 		func() error { return d.until(bob, ":online:", "online: alice bob") },
 		func() error { return d.step(alice, "hello bob, this is alice", bob, "alice: hello bob, this is alice") },
-		func() error { return d.step(bob, "hi alice! got your message", alice, "bob: hi alice! got your message") },
+		func() error {
+			return d.step(bob, "hi alice! got your message", alice, "bob: hi alice! got your message")
+		},
 		func() error { return d.step(alice, ":toggle:", alice, "group chat on") },
 		func() error { return d.step(bob, ":toggle:", bob, "group chat on") },
 		// The server has bob's toggle once it answered a later query of his.
