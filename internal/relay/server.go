@@ -279,7 +279,9 @@ func (s *Server) serveConn(raw net.Conn) {
 	}
 	sess := newSession(s, conn, bc)
 	if !s.track(sess) {
-		raw.Close()
+		// Shutdown began during the handshake: say so, then close.
+		conn.Write(lineShutdown)
+		conn.Close()
 		return
 	}
 	defer s.untrack(sess)
