@@ -498,13 +498,29 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 		alice.msg("bob", text)
 		if sent%200 == 0 {
 			carol.msg("alice", fmt.Sprint("ping ", sent))
-			alice.expect(wire.Relay{Target: "alice", Sender: "carol", Text: fmt.Sprint("ping ", sent)})
+			// Once bob is gone alice's messages to him answer CNT.
+			want := wire.Relay{Target: "alice", Sender: "carol", Text: fmt.Sprint("ping ", sent)}
+			for {
+				q, err := alice.next()
+				if err != nil {
+					t.Fatalf("alice waiting for %v: %v", want, err)
+				}
+				if q == want {
+					break
+				}
+				if _, ok := q.(wire.NotOnline); !ok {
+					t.Fatalf("alice got %#v, want %#v", q, want)
+				}
+			}
 		}
 	}
 	checkFor(t, "bob dropped", 10*time.Second, func() bool { return !slices.Contains(h.srv.Online(), "bob") })
 	t.Logf("bob was dropped after %d messages of %d bytes (%v)", sent, len(text), time.Since(start))
 	alice.msg("carol", "still here")
 	carol.expect(wire.Relay{Target: "carol", Sender: "alice", Text: "still here"})
+	if !slices.Contains(h.srv.Online(), "alice") {
+		t.Fatal("alice, the flooder, was dropped; only her reads may slow her")
+	}
 	// bob's reads now find the messages that fit, then the reason, then EOF.
 	var last wire.Query
 	lines := 0
