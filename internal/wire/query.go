@@ -96,10 +96,16 @@ func validWord(s string, max int) bool {
 	return true
 }
 
-func validReason(s string) bool {
-	if len(s) > 256 {
-		return false
-	}
+// MaxReasonBytes bounds the free text inside <...> of a reason.
+const MaxReasonBytes = 256
+
+// maxListBytes bounds the inside of CMD <name name ...>.
+const maxListBytes = MaxOnline * (MaxWordBytes + 1)
+
+func validReason(s string) bool { return len(s) <= MaxReasonBytes && validInside(s) }
+
+// validInside reports text that may stand inside <...>, of any length.
+func validInside(s string) bool {
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
 		case c == '<', c == '>', c < 0x20, c == 0x7f:
@@ -364,13 +370,15 @@ func lastWord(verb, s string) (front, last string, err error) {
 	return s[:i], s[i+1:], nil
 }
 
-// bracketed parses "<inside>" exactly.
-func bracketed(verb, s string) (string, error) {
+// bracketed parses "<inside>" exactly, inside at most MaxReasonBytes.
+func bracketed(verb, s string) (string, error) { return bracketedMax(verb, s, MaxReasonBytes) }
+
+func bracketedMax(verb, s string, max int) (string, error) {
 	if len(s) < 2 || s[0] != '<' || s[len(s)-1] != '>' {
 		return "", perr(verb, "want <...>")
 	}
 	inside := s[1 : len(s)-1]
-	if !validReason(inside) {
+	if len(inside) > max || !validInside(inside) {
 		return "", perr(verb, "bad characters inside <...>")
 	}
 	return inside, nil

@@ -144,7 +144,7 @@ func (q OnlineList) AppendTo(dst []byte) ([]byte, error) {
 	}
 	dst = append(dst, "CMD <"...)
 	for i, u := range q.Users {
-		if !validWord(u, MaxWordBytes) || !validReason(u) {
+		if !validWord(u, MaxWordBytes) || !validInside(u) {
 			return dst, ferr("CMD", "users", "must be words without < or >")
 		}
 		if i > 0 {
@@ -260,7 +260,7 @@ func ParseServer(line []byte) (Query, error) {
 		}
 		return Proceed{}, nil
 	case "CMD":
-		inside, err := bracketed(verb, rest)
+		inside, err := bracketedMax(verb, rest, maxListBytes)
 		if err != nil {
 			return nil, err
 		}

@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -144,6 +145,28 @@ func TestServerLines(t *testing.T) {
 		}
 		if !reflect.DeepEqual(back, c.q) && !(reflect.DeepEqual(c.q, OnlineList{}) && reflect.DeepEqual(back, OnlineList{})) {
 			t.Errorf("ParseServer(%q) = %#v, want %#v", c.line, back, c.q)
+		}
+	}
+}
+
+func TestLongOnlineList(t *testing.T) {
+	// The longest list a server sends: 100 names of 15 characters, and of
+	// the longest word.
+	for _, n := range []int{15, MaxWordBytes} {
+		var users []string
+		for i := range MaxOnline {
+			users = append(users, fmt.Sprintf("%0*d", n, i))
+		}
+		b, err := Format(OnlineList{Users: users})
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := ParseServer(b[:len(b)-2])
+		if err != nil {
+			t.Fatalf("a list of %d names of %d bytes: %v", len(users), n, err)
+		}
+		if !reflect.DeepEqual(q, OnlineList{Users: users}) {
+			t.Fatal("the list changed on the way")
 		}
 	}
 }
