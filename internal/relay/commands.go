@@ -84,7 +84,7 @@ func (c *session) handleGroupMsg(q wire.GroupMsg) bool {
 func (c *session) handleOnline() bool {
 	line, err := wire.Format(wire.OnlineList{Users: c.srv.hub.names(wire.MaxOnline)})
 	if err != nil {
-		c.log.Error("online list", "err", err)
+		c.logger().Error("online list", "err", err)
 		return true
 	}
 	c.send(line)

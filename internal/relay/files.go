@@ -68,7 +68,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	case errors.Is(err, spool.ErrQuota):
 		return stop("recipient's file queue is full")
 	case err != nil:
-		c.log.Error("upload refused", "err", err)
+		c.logger().Error("upload refused", "err", err)
 		return stop("server error, try again later")
 	}
 	c.send(lineProceed)
@@ -114,24 +114,24 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		case w.err != nil && errors.Is(err, w.err):
 			// Refused by the spool; the stream is in step again (a
 			// sentinel upload after reading past its data).
-			c.log.Info("upload refused", "err", err)
+			c.logger().Info("upload refused", "err", err)
 			c.send(lineProblem)
 			return true
 		case errors.Is(err, wire.ErrTooMuchData):
 			c.send(lineProblem)
 			return true
 		default:
-			c.log.Info("upload cut off", "err", err)
+			c.logger().Info("upload cut off", "err", err)
 		}
 		return false
 	}
 	m, err := up.Commit("")
 	if err != nil {
-		c.log.Info("upload failed", "err", err)
+		c.logger().Info("upload failed", "err", err)
 		c.send(lineProblem)
 		return true
 	}
-	c.log.Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
+	c.logger().Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
 	c.send(lineUploadComplete)
 	return true
 }
@@ -214,9 +214,9 @@ func (c *session) handleGet(q wire.Get) bool {
 func (c *session) handleAck(q wire.AckFile) bool {
 	if sp := c.srv.cfg.Spool; sp != nil {
 		if err := sp.Remove(c.user, q.ID); err != nil {
-			c.log.Debug("ACKF for no queued file", "id", q.ID, "err", err)
+			c.logger().Debug("ACKF for no queued file", "id", q.ID, "err", err)
 		} else {
-			c.log.Info("file delivered", "id", q.ID)
+			c.logger().Info("file delivered", "id", q.ID)
 		}
 	}
 	return true
@@ -235,7 +235,7 @@ func (c *session) sendFiles(j *getJob) error {
 	sp := c.srv.cfg.Spool
 	metas, err := sp.List(c.user)
 	if err != nil {
-		c.log.Error("list files", "err", err)
+		c.logger().Error("list files", "err", err)
 	}
 	var files []openFile
 	for _, m := range metas {
@@ -278,10 +278,10 @@ func (c *session) sendFiles(j *getJob) error {
 				return err
 			}
 			if err := sp.Remove(c.user, m.ID); err != nil {
-				c.log.Error("remove delivered file", "id", m.ID, "err", err)
+				c.logger().Error("remove delivered file", "id", m.ID, "err", err)
 			}
 		}
-		c.log.Info("file sent", "id", m.ID, "bytes", m.Size, "ack", j.ack)
+		c.logger().Info("file sent", "id", m.ID, "bytes", m.Size, "ack", j.ack)
 	}
 	_, err = c.conn.Write(lineSendComplete)
 	return err

@@ -117,7 +117,10 @@ type item struct {
 }
 
 // outbound is a session's queue of lines waiting for its writer goroutine.
-// It is capped in bytes; enqueue never blocks and never does I/O.
+// It is capped in bytes; enqueue never blocks and never does I/O. The
+// writer goroutine runs only while there is something to send: the first
+// item queued starts it, and it ends once it finds the queue empty, so an
+// idle connection costs no goroutine for writing.
 type outbound struct {
 	mu      sync.Mutex
 	lines   []item        // guarded by mu
@@ -127,18 +130,20 @@ type outbound struct {
 	closing bool          // guarded by mu; no more lines are taken
 	flush   bool          // guarded by mu; with closing: send what is queued first
 	final   []byte        // guarded by mu; the last line, sent after the rest
-	wake    chan struct{} // capacity 1: tells the writer there is work
+	running bool          // guarded by mu; a writer goroutine is on the queue
+	start   func()        // starts a writer goroutine; set before first use
 }
 
-func newOutbound() *outbound {
-	return &outbound{wake: make(chan struct{}, 1)}
-}
+func newOutbound(start func()) *outbound { return &outbound{start: start} }
 
-func (o *outbound) signal() {
-	select {
-	case o.wake <- struct{}{}:
-	default:
+// wakeLocked must hold o.mu; it reports whether the caller must call
+// o.start once it has released the lock.
+func (o *outbound) wakeLocked() bool {
+	if o.running {
+		return false
 	}
+	o.running = true
+	return true
 }
 
 // enqueueResult says what happened to a line.
@@ -155,11 +160,12 @@ const (
 // that is closed once the queue drains, so a producer can wait on it.
 func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-chan struct{}) {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closing {
+		o.mu.Unlock()
 		return closed, nil
 	}
 	if o.size+len(line) > max {
+		o.mu.Unlock()
 		return overflow, nil
 	}
 	o.lines = append(o.lines, item{line: line})
@@ -171,7 +177,11 @@ func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-ch
 		}
 		stall = o.stalled
 	}
-	o.signal()
+	start := o.wakeLocked()
+	o.mu.Unlock()
+	if start {
+		o.start()
+	}
 	return queued, stall
 }
 
@@ -179,12 +189,16 @@ func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-ch
 // sends is streamed from disk, not held in memory.
 func (o *outbound) enqueueJob(j *getJob) bool {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closing {
+		o.mu.Unlock()
 		return false
 	}
 	o.lines = append(o.lines, item{get: j})
-	o.signal()
+	start := o.wakeLocked()
+	o.mu.Unlock()
+	if start {
+		o.start()
+	}
 	return true
 }
 
@@ -192,7 +206,9 @@ func (o *outbound) enqueueJob(j *getJob) bool {
 // final; without, they are dropped and only final goes.
 func (o *outbound) close(final []byte, flush bool) {
 	o.mu.Lock()
+	start := false
 	if !o.closing {
+		start = o.wakeLocked()
 		o.closing, o.flush, o.final = true, flush, final
 		o.size += len(final)
 		if !flush {
@@ -204,7 +220,9 @@ func (o *outbound) close(final []byte, flush bool) {
 		o.releaseStallLocked()
 	}
 	o.mu.Unlock()
-	o.signal()
+	if start {
+		o.start()
+	}
 }
 
 // releaseStallLocked must hold o.mu.
@@ -218,7 +236,9 @@ func (o *outbound) releaseStallLocked() {
 // take swaps out the queued lines for the writer, which calls sent with
 // their bytes once they are written: until then they still count against
 // the cap and the high-water mark. done reports that the queue is closed and
-// these are the last lines (final included).
+// these are the last lines (final included). An empty batch that is not
+// done means the queue is empty: the writer must end, and the next item
+// queued starts a new one.
 func (o *outbound) take() (batch []item, done bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -229,6 +249,9 @@ func (o *outbound) take() (batch []item, done bool) {
 			o.final = nil
 		}
 		return batch, true
+	}
+	if len(batch) == 0 {
+		o.running = false
 	}
 	return batch, false
 }
@@ -248,7 +271,7 @@ func (o *outbound) sent(n, highWater int) {
 func (o *outbound) recycle(batch []item) {
 	clear(batch)
 	o.mu.Lock()
-	if o.spare == nil && cap(batch) <= 1024 {
+	if o.spare == nil && cap(batch) <= 64 {
 		o.spare = batch[:0]
 	}
 	o.mu.Unlock()

@@ -56,7 +56,7 @@ const (
 	// recipient's queue is over its high-water mark.
 	DefaultStallWait = 100 * time.Millisecond
 	// readBufferSize is each connection's read buffer.
-	readBufferSize = 4096
+	readBufferSize = 1024
 )
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -240,20 +240,25 @@ func (s *Server) Serve(l net.Listener) error {
 			c.Close()
 			continue
 		}
-		s.goTracked(func() {
-			defer s.nconns.Add(-1)
-			s.serveConn(c)
-		})
+		s.goTracked(func() { s.serveConn(c) })
 	}
 }
 
-// serveConn runs one connection from handshake to close. A panic ends this
-// connection only.
+// serveConn runs one connection's handshake and log-in, then hands the
+// session to a fresh goroutine for the rest of its life: this one's stack
+// grew for the handshake and the password hash and would stay that large
+// while the connection sits idle. A panic ends this connection only.
 func (s *Server) serveConn(raw net.Conn) {
+	var sess *session
+	handedOff := false
 	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("panic in connection", "remote", raw.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
-			raw.Close()
+		s.recoverConn(raw)
+		switch {
+		case handedOff:
+		case sess != nil:
+			sess.cleanup()
+		default:
+			s.nconns.Add(-1)
 		}
 	}()
 	if tc, ok := raw.(*net.TCPConn); ok {
@@ -277,17 +282,35 @@ func (s *Server) serveConn(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	sess := newSession(s, conn, bc)
-	if !s.track(sess) {
+	if ns := newSession(s, conn, bc); !s.track(ns) {
 		// Shutdown began during the handshake: say so, then close.
 		conn.Write(lineShutdown)
 		conn.Close()
 		return
+	} else {
+		sess = ns
 	}
-	defer s.untrack(sess)
-	sess.run()
+	if !sess.login() {
+		return
+	}
+	handedOff = true
+	s.goTracked(func() {
+		defer sess.cleanup()
+		defer s.recoverConn(raw)
+		sess.readLoop()
+	})
 }
 
+// recoverConn, deferred, turns a panic into a log line and a closed
+// connection.
+func (s *Server) recoverConn(raw net.Conn) {
+	if r := recover(); r != nil {
+		s.log.Error("panic in connection", "remote", raw.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		raw.Close()
+	}
+}
+
+// track registers sess for Shutdown; false once the server is closing.
 func (s *Server) track(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

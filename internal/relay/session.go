@@ -47,7 +47,7 @@ type session struct {
 	r          *wire.Reader
 	out        *outbound
 	writerDone chan struct{}
-	log        *slog.Logger
+	remote     string
 
 	// Set once by login before the session joins the hub; read-only after.
 	user  string // as registered
@@ -63,28 +63,30 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		srv:        s,
 		conn:       conn,
 		bc:         bc,
-		out:        newOutbound(),
 		writerDone: make(chan struct{}),
-		log:        s.log.With("remote", bc.RemoteAddr().String()),
+		remote:     bc.RemoteAddr().String(),
 	}
+	c.out = newOutbound(func() { s.goTracked(c.writeLoop) })
 	c.r = wire.NewReader(c, readBufferSize)
 	return c
 }
 
-// run is the reader goroutine: log-in, then queries until the session ends.
-func (c *session) run() {
-	c.srv.goTracked(c.writeLoop)
-	defer func() {
-		if c.in {
-			c.srv.hub.remove(c)
-			c.log.Info("logged out")
-		}
-		c.out.close(nil, true)
-		<-c.writerDone
-	}()
-	if !c.login() {
-		return
+// cleanup ends the session: off the hub, the queue closed and drained by
+// its writer, which closes the connection; then the server forgets it.
+func (c *session) cleanup() {
+	if c.in {
+		c.srv.hub.remove(c)
+		c.logger().Info("logged out")
 	}
+	c.out.close(nil, true)
+	<-c.writerDone
+	c.srv.untrack(c)
+	c.srv.nconns.Add(-1)
+}
+
+// readLoop is the reader goroutine after log-in: it reads, checks and
+// dispatches queries until the session ends.
+func (c *session) readLoop() {
 	for {
 		q, ok := c.next()
 		if !ok {
@@ -114,10 +116,10 @@ func (c *session) next() (wire.Query, bool) {
 		case errors.Is(err, wire.ErrLineTooLong):
 			c.fail(reasonLineTooLong, "line too long", "")
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			c.log.Info("closing: read deadline passed", "user", c.user)
+			c.logger().Info("closing: read deadline passed", "user", c.user)
 		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		default:
-			c.log.Debug("read failed", "err", err)
+			c.logger().Debug("read failed", "err", err)
 		}
 		return nil, false
 	}
@@ -143,7 +145,7 @@ func (c *session) login() bool {
 		case wire.Auth: // AUTH user pass
 			u, err := acc.Authenticate(q.User, q.Pass)
 			if err != nil {
-				c.log.Info("log-in refused", "user", q.User)
+				c.logger().Info("log-in refused", "user", q.User)
 				c.end(lineBadLogin, true)
 				return false
 			}
@@ -151,7 +153,7 @@ func (c *session) login() bool {
 		case wire.SignUp: // PUT user pass
 			u, err := acc.Create(q.User, q.Pass)
 			if err == nil {
-				c.log.Info("signed up", "user", u.Name)
+				c.logger().Info("signed up", "user", u.Name)
 				return c.admit(u)
 			}
 			reason := ""
@@ -163,7 +165,7 @@ func (c *session) login() bool {
 			case errors.Is(err, accounts.ErrInvalidPassword):
 				reason = "invalid password: 8 to 72 bytes, no spaces or control characters"
 			default:
-				c.log.Error("sign-up failed", "user", q.User, "err", err)
+				c.logger().Error("sign-up failed", "user", q.User, "err", err)
 				c.fail(reasonServerError, "sign-up failed", "PUT")
 				return false
 			}
@@ -185,13 +187,12 @@ func (c *session) admit(u accounts.User) bool {
 	c.user, c.key, c.token = u.Name, accounts.Fold(u.Name), hex.EncodeToString(b[:])
 	accept := wire.MustFormat(wire.Accept{User: c.user, Token: c.token})
 	if !c.srv.hub.add(c, func() { c.send(accept) }) {
-		c.log.Info("log-in refused: already online", "user", c.user)
+		c.logger().Info("log-in refused: already online", "user", c.user)
 		c.end(lineAlreadyOnline, true)
 		return false
 	}
 	c.in = true
-	c.log = c.log.With("user", c.user)
-	c.log.Info("logged in")
+	c.logger().Info("logged in")
 	c.conn.SetReadDeadline(time.Time{})
 	return true
 }
@@ -202,7 +203,7 @@ func (c *session) admit(u accounts.User) bool {
 func (c *session) send(line []byte) <-chan struct{} {
 	res, stall := c.out.enqueue(line, c.srv.cfg.MaxQueueBytes, c.srv.highWater)
 	if res == overflow {
-		c.log.Warn("dropping slow consumer", "queue_bytes", c.srv.cfg.MaxQueueBytes)
+		c.logger().Warn("dropping slow consumer", "queue_bytes", c.srv.cfg.MaxQueueBytes)
 		c.srv.hub.remove(c)
 		c.end(lineSlowConsumer, false)
 	}
@@ -229,22 +230,24 @@ func (c *session) end(final []byte, flush bool) { c.out.close(final, flush) }
 
 // fail ends the session because of the client: END * <reason>.
 func (c *session) fail(reason, detail, verb string) {
-	c.log.Info("closing: protocol error", "reason", reason, "detail", detail, "verb", verb)
+	c.logger().Info("closing: protocol error", "reason", reason, "detail", detail, "verb", verb)
 	if c.in {
 		c.srv.hub.remove(c)
 	}
 	c.end(wire.MustFormat(wire.End{Fatal: true, Reason: reason}), true)
 }
 
-// writeLoop is the writer goroutine. It swaps out everything queued, writes
-// each line as its own TLS record into the batch buffer beneath TLS, and
-// flushes once the batch is done. It closes the connection when the queue
-// closes or a write fails.
+// writeLoop is the writer goroutine, started by the outbound queue when
+// it has work. It swaps out everything queued, writes each line as its own
+// TLS record into the batch buffer beneath TLS, and flushes once the batch
+// is done. It ends when the queue is empty; when the queue closes or a
+// write fails it closes the connection and signals writerDone.
 func (c *session) writeLoop() {
-	defer close(c.writerDone)
-	defer c.conn.Close()
-	for range c.out.wake {
+	for {
 		batch, done := c.out.take()
+		if len(batch) == 0 && !done {
+			return
+		}
 		if len(batch) > 0 {
 			c.bc.beginBatch()
 			var err error
@@ -265,16 +268,34 @@ func (c *session) writeLoop() {
 			c.out.recycle(batch)
 			c.out.sent(n, c.srv.highWater)
 			if err != nil {
-				c.log.Info("closing: write failed", "err", err)
-				if c.in {
-					c.srv.hub.remove(c)
-				}
+				// The reader sees the closed connection and takes the
+				// session off the hub. Only immutable fields here: this
+				// batch may have been taken before log-in finished.
+				c.srv.log.Info("closing: write failed", "remote", c.remote, "err", err)
 				c.out.close(nil, false)
+				c.finish()
 				return
 			}
 		}
 		if done {
+			c.finish()
 			return
 		}
 	}
+}
+
+// finish closes the connection once the last writer is done with it.
+func (c *session) finish() {
+	c.conn.Close()
+	close(c.writerDone)
+}
+
+// logger is the server's logger with this session's address and user. It
+// is made per use, not kept: logging is rare per session, and an idle
+// session should hold as little as possible.
+func (c *session) logger() *slog.Logger {
+	if c.user == "" {
+		return c.srv.log.With("remote", c.remote)
+	}
+	return c.srv.log.With("remote", c.remote, "user", c.user)
 }
