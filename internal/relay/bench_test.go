@@ -49,7 +49,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 			line := wire.MustFormat(wire.RelayGroup{Sender: sender.user, Text: strings.Repeat("x", 100)})
 			drain := func() {
 				for _, m := range members {
-					batch, _ := m.out.take()
+					batch, _ := m.out.take(false)
 					m.out.sent(len(batch)*len(line), srv.highWater)
 					m.out.recycle(batch)
 				}

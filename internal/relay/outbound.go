@@ -236,10 +236,10 @@ func (o *outbound) releaseStallLocked() {
 // take swaps out the queued lines for the writer, which calls sent with
 // their bytes once they are written: until then they still count against
 // the cap and the high-water mark. done reports that the queue is closed and
-// these are the last lines (final included). An empty batch that is not
-// done means the queue is empty: the writer must end, and the next item
-// queued starts a new one.
-func (o *outbound) take() (batch []item, done bool) {
+// these are the last lines (final included). With mayStop, an empty batch
+// that is not done means the queue is empty: the writer must end, and the
+// next item queued starts a new one.
+func (o *outbound) take(mayStop bool) (batch []item, done bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	batch, o.lines, o.spare = o.lines, o.spare[:0], nil
@@ -250,7 +250,7 @@ func (o *outbound) take() (batch []item, done bool) {
 		}
 		return batch, true
 	}
-	if len(batch) == 0 {
+	if len(batch) == 0 && mayStop {
 		o.running = false
 	}
 	return batch, false

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"time"
 
 	"sslmessager/internal/accounts"
@@ -243,11 +244,21 @@ func (c *session) fail(reason, detail, verb string) {
 // is done. It ends when the queue is empty; when the queue closes or a
 // write fails it closes the connection and signals writerDone.
 func (c *session) writeLoop() {
+	lingered := false
 	for {
-		batch, done := c.out.take()
+		batch, done := c.out.take(lingered)
 		if len(batch) == 0 && !done {
-			return
+			if lingered {
+				return
+			}
+			// Under a steady stream the next line is usually a moment
+			// away: yield once before ending, rather than end and have
+			// the next line start a new goroutine.
+			lingered = true
+			runtime.Gosched()
+			continue
 		}
+		lingered = false
 		if len(batch) > 0 {
 			c.bc.beginBatch()
 			var err error
