@@ -5,7 +5,7 @@ BINS    := server client gencert loadgen demo
 # Where run-server and run-client keep their data.
 DATA    ?= .
 
-.PHONY: all build demo-bins test demo run-server run-client certs bench fmt vet clean
+.PHONY: all build demo-bins test demo run-server run-client certs bench bench-quick fmt vet clean
 
 all: build
 
@@ -37,8 +37,15 @@ run-server: certs
 run-client: build
 	$(BIN)/client --server localhost:18443 --ca certs/ca.pem
 
+# The standard load suite against a fresh server per scenario (minutes),
+# then the Go micro-benchmarks.
 bench: build
 	$(BIN)/loadgen suite --bin $(BIN) --dir .bench
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/wire ./internal/relay
+
+# The same suite in a small size (seconds): CI runs it.
+bench-quick: build
+	$(BIN)/loadgen suite --bin $(BIN) --dir .bench --quick
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
