@@ -85,10 +85,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		_, _, err = c.r.CopyUntil(w, uploadEnds(q.Token), wire.MaxFileSize)
 	} else {
 		lr := &io.LimitedReader{R: c.r, N: q.Size}
-		_, err = io.CopyBuffer(w, lr, *bufp)
-		if err == nil && lr.N > 0 {
-			err = io.ErrUnexpectedEOF
-		}
+		err = copyFull(w, lr, *bufp)
 		if w.err != nil {
 			// The spool refused the data (disk full): the rest still
 			// arrives, so read past it and the ENDF line.
@@ -150,6 +147,27 @@ func (w *spoolWriter) Write(p []byte) (int, error) {
 		w.err = err
 	}
 	return n, err
+}
+
+// copyFull copies all of lr to w in writes of a whole buffer: a TLS read
+// yields one record (16 KiB) at most, and gathering them first saves most
+// of the write calls and hashing steps per byte.
+func copyFull(w io.Writer, lr *io.LimitedReader, buf []byte) error {
+	for lr.N > 0 {
+		n, err := io.ReadFull(lr, buf[:min(int64(len(buf)), lr.N)])
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 var errBadUploadToken = errors.New("relay: wrong token on ENDF")
