@@ -23,6 +23,7 @@ import (
 	"sslmessager/internal/accounts"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
+	"sslmessager/internal/spool"
 )
 
 // waitLimit bounds every wait in these tests.
@@ -84,7 +85,11 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Logger: logger})
+	sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Spool: sp, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,13 +24,24 @@ type console struct {
 	outFd     int // valid when stdoutTTY
 	stdinTTY  bool
 	stdoutTTY bool
+	stderrTTY bool
 }
 
 func newConsole(app *cli.App) *console {
 	c := &console{in: app.Reader, out: app.Writer, errw: app.ErrWriter}
 	c.inFd, c.stdinTTY = terminalFd(c.in)
 	c.outFd, c.stdoutTTY = terminalFd(c.out)
+	_, c.stderrTTY = terminalFd(c.errw)
 	return c
+}
+
+// progress is where transfer progress bars go: stderr when it is a
+// terminal, else nowhere.
+func (c *console) progress() io.Writer {
+	if c.stderrTTY {
+		return c.errw
+	}
+	return nil
 }
 
 func terminalFd(x any) (int, bool) {

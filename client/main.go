@@ -27,6 +27,8 @@ const (
 	defaultServer = "localhost:" + messenger.DefaultPort
 	// defaultCA is where gencert writes the CA certificate by default.
 	defaultCA = "certs/" + pki.CAFile
+	// defaultDownloads is where :download: and the download command save.
+	defaultDownloads = "./" + messenger.DefaultDownloads
 	// maxSignUpTries is how many sign-up attempts a terminal user gets on
 	// one connection (the server allows a few more).
 	maxSignUpTries = 3
@@ -43,7 +45,7 @@ func newApp() *cli.App {
 	return &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
-		UsageText: "client [options]\nclient [options] send --to NAME TEXT...",
+		UsageText: "client [options]\nclient [options] send --to NAME TEXT...\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
 		Description: `Logs in (or signs up with --signup), then sends every line you type to your
 target and prints what others send you. The server is verified against --ca
 (the ca.pem of the server's CA); verification is never skipped.
@@ -60,16 +62,29 @@ Examples:
    One message, exit status 1 if bob is not online:
    SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob "build 42 is green"
 
-While chatting:
-   :quit:              leave (end of input does the same)
-   :online:            list who is online
-   :new_target: [NAME] send to someone else
-   :toggle:            group chat on or off
-   :status:            your user, target, group chat and server
-   :help:              all commands
+   Files wait on the server until their recipient fetches them (bob may be
+   offline). Each command exits with status 1 on any failure: upload stops at
+   the first refusal (no such user, file too large, ...), download when a file
+   fails its SHA-256 check (that file stays on the server):
+   client --user alice upload --to bob report.pdf "meeting notes.txt"
+   client --user bob download                   saves into ./downloads
+   client --user bob download --dir ~/inbox     or SSLM_DOWNLOADS=~/inbox
 
-The password comes from --password-file, else SSLM_PASSWORD, else it is asked
-without echo when stdin is a terminal. Options go before the send command.`,
+While chatting:
+   :quit:               leave (end of input does the same)
+   :online:             list who is online
+   :new_target: [NAME]  send to someone else
+   :toggle:             group chat on or off
+   :status:             your user, target, group chat and server
+   :upload: PATH [NAME] send a file to your target, or to NAME; quote a PATH
+                        with spaces ("my notes.txt") or give it alone
+   :download:           save the files sent to you into --downloads
+   :help:               all commands
+
+Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
+Progress bars go to stderr when it is a terminal. The password comes from
+--password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
+is a terminal. Options go before the send, upload or download command.`,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "server `ADDRESS` (host:port)", EnvVars: []string{"SSLM_SERVER"}},
@@ -80,6 +95,7 @@ without echo when stdin is a terminal. Options go before the send command.`,
 			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked when missing)", EnvVars: []string{"SSLM_TO"}},
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
+			&cli.StringFlag{Name: "downloads", Value: defaultDownloads, Usage: "save downloaded files into `DIR` (created 0700 if missing)", EnvVars: []string{"SSLM_DOWNLOADS"}},
 		},
 		Action: runChat,
 		Commands: []*cli.Command{{
@@ -90,6 +106,21 @@ without echo when stdin is a terminal. Options go before the send command.`,
 				&cli.StringFlag{Name: "to", Usage: "`NAME` to send to (required)", EnvVars: []string{"SSLM_TO"}},
 			},
 			Action: runSend,
+		}, {
+			Name:      "upload",
+			Usage:     "send files to a user, who may be offline, then quit; stops at the first refusal",
+			ArgsUsage: "FILE...",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "to", Usage: "`NAME` to send to (required)", EnvVars: []string{"SSLM_TO"}},
+			},
+			Action: runUpload,
+		}, {
+			Name:  "download",
+			Usage: "save every file sent to you, then quit; fails if a file does not match its SHA-256",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "dir", Usage: "save into `DIR` (default: --downloads)"},
+			},
+			Action: runDownload,
 		}},
 	}
 }
@@ -116,6 +147,8 @@ func runChat(cc *cli.Context) error {
 		Target:       cc.String("to"),
 		Color:        con.stdoutTTY && !cc.Bool("no-color") && os.Getenv("NO_COLOR") == "",
 		NoTimestamps: cc.Bool("no-timestamps"),
+		Downloads:    cc.String("downloads"),
+		Progress:     con.progress(),
 	}
 	verb := "logged in"
 	if cc.Bool("signup") {
@@ -143,19 +176,29 @@ func runError(err error) error {
 	return err
 }
 
-// runSend is the one-shot send command.
-func runSend(cc *cli.Context) error {
+// commandTarget is the --to of a command, or the global --to before it.
+func commandTarget(cc *cli.Context, usage string) (string, error) {
+	name := cc.Command.Name
 	to := cc.String("to")
 	if len(cc.Lineage()) > 1 {
 		if global := cc.Lineage()[1].String("to"); global != "" {
 			if to != "" && to != global {
-				return fmt.Errorf("conflicting targets: --to %s before send and --to %s after it", global, to)
+				return "", fmt.Errorf("conflicting targets: --to %s before %s and --to %s after it", global, name, to)
 			}
 			to = global
 		}
 	}
 	if to == "" {
-		return errors.New("send: no target: use send --to NAME TEXT...")
+		return "", fmt.Errorf("%s: no target: use %s", name, usage)
+	}
+	return to, nil
+}
+
+// runSend is the one-shot send command.
+func runSend(cc *cli.Context) error {
+	to, err := commandTarget(cc, "send --to NAME TEXT...")
+	if err != nil {
+		return err
 	}
 	text := strings.Join(cc.Args().Slice(), " ")
 	if strings.TrimSpace(text) == "" {
@@ -181,4 +224,59 @@ func runSend(cc *cli.Context) error {
 	}
 	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
 	return nil
+}
+
+// runUpload is the one-shot upload command.
+func runUpload(cc *cli.Context) error {
+	to, err := commandTarget(cc, "upload --to NAME FILE...")
+	if err != nil {
+		return err
+	}
+	files := cc.Args().Slice()
+	if len(files) == 0 {
+		return errors.New("upload: no file: use upload --to NAME FILE...")
+	}
+	for _, f := range files {
+		if err := messenger.CheckUploadFile(f); err != nil {
+			return err // before any password is asked
+		}
+	}
+	return oneShot(cc, func(ctx context.Context, conn *messenger.Conn, opts messenger.TransferOptions) error {
+		return messenger.Upload(ctx, conn, to, files, opts)
+	})
+}
+
+// runDownload is the one-shot download command.
+func runDownload(cc *cli.Context) error {
+	if cc.Args().Present() {
+		return fmt.Errorf("download: unexpected argument %q (to choose the directory: download --dir DIR)", cc.Args().First())
+	}
+	dir := cc.String("dir")
+	if dir == "" {
+		dir = cc.String("downloads")
+	}
+	if dir == "" {
+		return errors.New("download: no directory: use --dir DIR or --downloads DIR")
+	}
+	return oneShot(cc, func(ctx context.Context, conn *messenger.Conn, opts messenger.TransferOptions) error {
+		return messenger.Download(ctx, conn, dir, opts)
+	})
+}
+
+// oneShot logs in and runs a file command with progress lines on stdout
+// and bars on stderr when it is a terminal.
+func oneShot(cc *cli.Context, run func(context.Context, *messenger.Conn, messenger.TransferOptions) error) error {
+	con := newConsole(cc.App)
+	creds, err := resolveCredentials(cc, con)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	conn, err := connectAndLogin(ctx, cc, con, creds)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return runError(run(ctx, conn, messenger.TransferOptions{Out: con.out, Progress: con.progress()}))
 }

@@ -11,7 +11,7 @@ import (
 // clientEnv lists every environment variable the client reads.
 var clientEnv = []string{
 	"SSLM_SERVER", "SSLM_CA", "SSLM_USER", "SSLM_PASSWORD_FILE", "SSLM_PASSWORD",
-	"SSLM_SIGNUP", "SSLM_TO", "SSLM_NO_COLOR", "SSLM_NO_TIMESTAMPS", "NO_COLOR",
+	"SSLM_SIGNUP", "SSLM_TO", "SSLM_NO_COLOR", "SSLM_NO_TIMESTAMPS", "NO_COLOR", "SSLM_DOWNLOADS",
 }
 
 // cleanEnv unsets the client's environment for this test.
@@ -77,6 +77,18 @@ func TestFlagAndCredentialRules(t *testing.T) {
 		{"send checks credentials", nil, []string{"--user", "a", "send", "--to", "bob", "hi"}, "no password"},
 		{"send ok up to the CA", map[string]string{"SSLM_PASSWORD": "x"},
 			[]string{"--user", "a", "--ca", missingCA, "--to", "bob", "send", "hi"}, "load CA certificate"},
+		{"upload without target", map[string]string{"SSLM_PASSWORD": "x"}, []string{"--user", "a", "upload", pwFile}, "upload: no target"},
+		{"upload without files", map[string]string{"SSLM_PASSWORD": "x"}, []string{"--user", "a", "upload", "--to", "bob"}, "upload: no file"},
+		{"upload of a missing file", nil, []string{"--user", "a", "upload", "--to", "bob", missingCA}, "cannot upload " + missingCA + ": no such file"},
+		{"upload of a directory", nil, []string{"--user", "a", "upload", "--to", "bob", filepath.Dir(missingCA)}, "is a directory"},
+		{"upload with two targets", map[string]string{"SSLM_PASSWORD": "x"},
+			[]string{"--user", "a", "--to", "carol", "upload", "--to", "bob", pwFile}, "conflicting targets"},
+		{"upload ok up to the CA", map[string]string{"SSLM_PASSWORD": "x"},
+			[]string{"--user", "a", "--ca", missingCA, "upload", "--to", "bob", pwFile}, "load CA certificate"},
+		{"download with an argument", map[string]string{"SSLM_PASSWORD": "x"}, []string{"--user", "a", "download", "dir"}, "--dir DIR"},
+		{"download checks credentials", nil, []string{"--user", "a", "download"}, "no password"},
+		{"download ok up to the CA", map[string]string{"SSLM_PASSWORD": "x", "SSLM_DOWNLOADS": t.TempDir()},
+			[]string{"--user", "a", "--ca", missingCA, "download"}, "load CA certificate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,9 +124,23 @@ func TestHelpHasExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Examples:", "SSLM_PASSWORD=", "| ", "send --to bob", "--password-file", "$SSLM_SERVER", "NO_COLOR"} {
+	for _, want := range []string{"Examples:", "SSLM_PASSWORD=", "| ", "send --to bob", "--password-file", "$SSLM_SERVER", "NO_COLOR",
+		"upload --to bob report.pdf", "download --dir", ":upload: PATH [NAME]", ":download:", "--downloads DIR", "$SSLM_DOWNLOADS", `default: "./downloads"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
+		}
+	}
+}
+
+func TestHelpHasNoComingSoon(t *testing.T) {
+	cleanEnv(t)
+	for _, args := range [][]string{{"--help"}, {"upload", "--help"}, {"download", "--help"}} {
+		out, err := runApp(t, "", args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, "coming soon") {
+			t.Errorf("%v: help says coming soon", args)
 		}
 	}
 }

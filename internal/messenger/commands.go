@@ -77,8 +77,8 @@ func init() {
 		{name: "toggle", help: "turn group chat on or off (green on a colour terminal)", run: cmdToggle},
 		{name: "status", help: "show your user, target, group chat and server", run: cmdStatus},
 		{name: "help", help: "show this list", run: cmdHelp},
-		{name: "upload", help: "send a file to your target (coming soon)", run: cmdFiles},
-		{name: "download", help: "fetch the files sent to you (coming soon)", run: cmdFiles},
+		{name: "upload", arg: "PATH [NAME]", takesArg: true, help: "send a file to your target, or to NAME (who may be offline)", run: cmdUpload},
+		{name: "download", help: "save the files sent to you", run: cmdDownload},
 	}
 }
 
@@ -153,13 +153,9 @@ func cmdHelp(s *session, _ string) (bool, error) {
 	}
 	b.WriteString("\nany other line is a message to your target, or to the group when group chat is on;")
 	b.WriteString("\nstart a line with :: to send a text that begins with a colon (::quit: sends :quit:).")
+	b.WriteString("\nquote a PATH with spaces or give it alone: :upload: \"my notes.txt\" bob, :upload: my notes.txt")
+	b.WriteString("\n:download: saves into " + Sanitize(s.downloads) + " and never overwrites: a taken name becomes \"a (1).txt\".")
 	s.out.line(b.String())
-	return false, nil
-}
-
-// :upload: and :download:
-func cmdFiles(s *session, _ string) (bool, error) {
-	s.out.line("! file transfer is not available in this version")
 	return false, nil
 }
 

@@ -50,9 +50,12 @@ func TestCommandTable(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"upload", "download"} {
-		if !strings.Contains(lookupCommand(name).help, "coming soon") {
-			t.Errorf(":%s: help does not say coming soon", name)
+		if strings.Contains(lookupCommand(name).help, "coming soon") {
+			t.Errorf(":%s: help still says coming soon", name)
 		}
+	}
+	if !lookupCommand("upload").takesArg || lookupCommand("download").takesArg {
+		t.Error(":upload: takes PATH [NAME], :download: nothing")
 	}
 	if lookupCommand("nope") != nil {
 		t.Error("unknown command found")

@@ -1,8 +1,9 @@
 // Package messenger is the SSL-Messager client core: the TLS connection and
 // log-in (Dial, Login), the interactive session (Run: a receiver goroutine
 // that prints what the server sends and an input loop that reads your lines
-// and sends them), the one-shot Send, and the display rules (Sanitize and
-// the message layout). It needs no terminal: the client binary decides
+// and sends them, :upload: and :download: included), the one-shot Send,
+// Upload and Download, and the display rules (Sanitize and the message
+// layout). It needs no terminal: the client binary decides
 // whether input is a terminal and passes that in Options, so everything here
 // is driven by tests through pipes.
 //
@@ -87,8 +88,9 @@ type NotOnlineError struct{ Target string }
 func (e *NotOnlineError) Error() string { return Sanitize(e.Target) + " is not online" }
 
 // Conn is one TLS connection to a server. Login sets the user and token.
-// One goroutine at a time reads it (Login, Send or the receiver of Run);
-// writes are serialized inside.
+// One goroutine at a time reads it (Login, Send, Upload, Download or the
+// receiver of Run); writes are serialized inside, an upload's data
+// included.
 type Conn struct {
 	addr string
 	tc   *tls.Conn
@@ -158,6 +160,12 @@ func (c *Conn) send(q wire.Query) error {
 	}
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	return c.writeLocked(b)
+}
+
+// writeLocked writes b under WriteTimeout; c.wmu is held. Uploads hold the
+// lock from BEGINF to ENDF and write the file data through here.
+func (c *Conn) writeLocked(b []byte) error {
 	c.tc.SetWriteDeadline(time.Now().Add(WriteTimeout))
 	if _, err := c.tc.Write(b); err != nil {
 		return fmt.Errorf("send to server: %w", err)

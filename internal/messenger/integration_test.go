@@ -17,17 +17,26 @@ import (
 	"sslmessager/internal/accounts"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
+	"sslmessager/internal/spool"
 )
 
 // relayServer is a real server on 127.0.0.1:0 with accounts in a
 // temporary directory.
 type relayServer struct {
-	srv    *relay.Server
-	addr   string
-	caFile string
+	srv      *relay.Server
+	addr     string
+	caFile   string
+	spoolDir string
 }
 
 func startRelay(t *testing.T) *relayServer {
+	t.Helper()
+	return startRelayWith(t, &spool.Options{})
+}
+
+// startRelayWith starts a real server whose file spool has the options
+// so (nil: no spool, file transfer disabled).
+func startRelayWith(t *testing.T, so *spool.Options) *relayServer {
 	t.Helper()
 	dir := testCerts(t)
 	tc, err := pki.ServerTLSConfig(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
@@ -39,7 +48,13 @@ func startRelay(t *testing.T) *relayServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Logger: logger})
+	var sp *spool.Spool
+	if so != nil {
+		if sp, err = spool.Open(filepath.Join(dir, "spool"), *so); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Spool: sp, Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +71,7 @@ func startRelay(t *testing.T) *relayServer {
 		<-served
 		acc.Close()
 	})
-	return &relayServer{srv: srv, addr: l.Addr().String(), caFile: filepath.Join(dir, pki.CAFile)}
+	return &relayServer{srv: srv, addr: l.Addr().String(), caFile: filepath.Join(dir, pki.CAFile), spoolDir: filepath.Join(dir, "spool")}
 }
 
 // join dials and logs in (or signs up) as user.

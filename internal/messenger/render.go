@@ -119,6 +119,14 @@ type printer struct {
 	w       io.Writer
 	closed  bool
 	partial bool // a prompt without newline is on the last line
+
+	// Progress bars (progress.go); barW nil means none.
+	barW     io.Writer // where bar frames go (stderr)
+	term     bool      // w is a term.Terminal with a prompt line
+	cols     int       // terminal width for the bar
+	barOn    bool      // a bar is active
+	frame    string    // its last frame
+	barShown bool      // plain mode: the frame is on the screen
 }
 
 // line prints s and a newline.
@@ -128,6 +136,12 @@ func (p *printer) line(s string) {
 	if p.closed {
 		return
 	}
+	if p.barOn && p.term {
+		p.lineAboveBar(s)
+		return
+	}
+	p.hideBar()
+	defer p.showBar()
 	b := make([]byte, 0, len(s)+2)
 	if p.partial {
 		b = append(b, '\n')
@@ -158,6 +172,7 @@ func (p *printer) prompt(s string) {
 	if p.closed {
 		return
 	}
+	p.hideBar()
 	if p.partial {
 		s = "\n" + s
 	}
@@ -167,6 +182,9 @@ func (p *printer) prompt(s string) {
 
 func (p *printer) close() {
 	p.mu.Lock()
+	if !p.closed {
+		p.clearBar()
+	}
 	p.closed = true
 	p.mu.Unlock()
 }

@@ -1,6 +1,7 @@
 package messenger
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,12 @@ type Options struct {
 	// QuitTimeout is how long quitting waits for END <end accepted>
 	// (0: QuitTimeout).
 	QuitTimeout time.Duration
+	// Downloads is the directory :download: saves files into, created
+	// (0700) when needed ("": DefaultDownloads).
+	Downloads string
+	// Progress receives transfer progress bars; nil shows none. The client
+	// binary passes stderr when it is a terminal.
+	Progress io.Writer
 }
 
 // session is the state of one Run.
@@ -52,6 +59,17 @@ type session struct {
 	lastMu   sync.Mutex
 	lastSent string // target of the last direct message, for CNT lines
 
+	// File transfer (files.go).
+	downloads   string
+	sendq       *sendQueue      // confirmations and repeated gets
+	fileMu      sync.Mutex      // guards upAnswers and dlEnd
+	upAnswers   chan wire.Query // answers for the upload in progress, or nil
+	dlEnd       chan struct{}   // closed when the download in progress ends
+	uploading   atomic.Bool     // an upload holds the write lock
+	downloading atomic.Bool     // :download: sent, final notice not yet seen
+	dl          *downloader     // receiver only: the download in progress
+	cancel      chan struct{}   // closed when ctx ends: an upload stops
+
 	quitting    atomic.Bool   // Quit was sent (or is about to be)
 	endAccepted chan struct{} // closed by the receiver on END <end accepted>
 	recvGone    chan struct{} // closed when the receiver returns
@@ -60,9 +78,10 @@ type session struct {
 
 // Run is the interactive session on a logged-in connection. It starts two
 // goroutines: the receiver, which reads server lines and prints them to
-// out, and the input loop, which reads lines from in and sends them (it is
-// the only writer to the connection, apart from the Quit that Run sends
-// itself when ctx ends).
+// out (and reads downloaded files), and the input loop, which reads lines
+// from in and sends them (it is the only writer to the connection, apart
+// from the Quit that Run sends itself when ctx ends and the send queue that
+// writes the receiver's file confirmations; see files.go).
 //
 // Input lines are messages to the current target (or to the group in group
 // chat), or commands such as :quit: (see :help:). End of input quits like
@@ -84,10 +103,16 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 	if opts.QuitTimeout <= 0 {
 		opts.QuitTimeout = QuitTimeout
 	}
+	if opts.Downloads == "" {
+		opts.Downloads = DefaultDownloads
+	}
 	s := &session{
 		c:           c,
 		opts:        opts,
 		render:      renderer{color: opts.Color, timestamps: !opts.NoTimestamps, now: opts.Now},
+		downloads:   opts.Downloads,
+		sendq:       newSendQueue(c),
+		cancel:      make(chan struct{}),
 		endAccepted: make(chan struct{}),
 		recvGone:    make(chan struct{}),
 		done:        make(chan struct{}),
@@ -106,6 +131,14 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		s.out = &printer{w: out}
 		s.in = newPlainInput(in, s.out)
 	}
+	if opts.Progress != nil {
+		cols := 0
+		if opts.Terminal {
+			cols = cmp.Or(opts.Width, 80)
+		}
+		s.out.setProgress(opts.Progress, opts.Terminal, cols)
+	}
+	go s.sendq.run(s.done)
 
 	recvDone := make(chan error, 1)
 	inputDone := make(chan error, 1)
@@ -138,7 +171,16 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		}
 	case <-ctx.Done():
 		s.quitting.Store(true)
-		if c.send(wire.Quit{Token: c.token}) == nil {
+		close(s.cancel)
+		if s.uploading.Load() {
+			// An upload owns the stream until its last byte: no quit can
+			// be sent politely. The server drops the partial file.
+			c.Close()
+		}
+		s.sendq.flush()
+		if c.send(wire.Quit{Token: c.token}) == nil && !s.downloading.Load() {
+			// (During a download the server would answer only after
+			// the last file; what is not saved stays queued.)
 			select {
 			case <-s.recvGone:
 			case <-time.After(opts.QuitTimeout):
@@ -205,10 +247,33 @@ func (s *session) receive() error {
 				names = Sanitize(strings.Join(q.Users, " "))
 			}
 			s.out.line("online: " + names)
+		case wire.Begin:
+			if err := s.receiveFiles(q.Count); err != nil {
+				if s.quitting.Load() {
+					return nil
+				}
+				s.out.line("! download interrupted: " + Sanitize(err.Error()) + "; files not saved stay on the server")
+				return err
+			}
+		case wire.FileHeader:
+			s.out.line("! the server sent a file outside a download")
+			return errors.New("the server sent a file outside a download")
 		case wire.Notice:
-			s.out.line("! " + Sanitize(q.Text))
+			switch {
+			case q.Text == wire.NoticeSendComplete && s.dl != nil:
+				s.endRound()
+			case q.Text != wire.NoticeSendComplete && s.deliverUploadAnswer(q):
+			default:
+				s.out.line("! " + Sanitize(q.Text))
+			}
+		case wire.Proceed:
+			if !s.deliverUploadAnswer(q) {
+				s.out.line("! unexpected PROCEED from the server")
+			}
 		case wire.Stop:
-			s.out.line("! upload refused: " + Sanitize(q.Reason))
+			if !s.deliverUploadAnswer(q) {
+				s.out.line("! upload refused: " + Sanitize(q.Reason))
+			}
 		case wire.End:
 			if s.quitting.Load() && !q.Fatal {
 				if q.Reason == wire.ReasonEndAccepted {
@@ -285,7 +350,22 @@ func (s *session) quit(readErr error) error {
 	if errors.Is(readErr, io.EOF) {
 		readErr = nil
 	}
+	if s.term == nil {
+		// Scripted use (:download: then end of input): let the download
+		// finish, or its files would be saved but never confirmed. On a
+		// terminal the user quits at once; what is not saved stays queued.
+		s.fileMu.Lock()
+		end := s.dlEnd
+		s.fileMu.Unlock()
+		if end != nil {
+			select {
+			case <-end:
+			case <-s.recvGone:
+			}
+		}
+	}
 	s.quitting.Store(true)
+	s.sendq.flush() // confirmations first, or the server keeps those files
 	if err := s.c.send(wire.Quit{Token: s.c.token}); err == nil {
 		t := time.NewTimer(s.opts.QuitTimeout)
 		defer t.Stop()

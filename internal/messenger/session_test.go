@@ -68,13 +68,16 @@ func TestSessionAgainstScriptedServer(t *testing.T) {
 	waitOutput(t, r.out, "status: user alice, target carol, group chat off, server "+s.addr+"\n")
 	r.typeLine(t, ":help:")
 	waitOutput(t, r.out, ":download:")
-	for _, want := range []string{":quit:", ":online:", ":new_target: [NAME]", ":toggle:", ":status:", ":help:", ":upload:", "coming soon"} {
+	for _, want := range []string{":quit:", ":online:", ":new_target: [NAME]", ":toggle:", ":status:", ":help:", ":upload: PATH [NAME]", "quote a PATH with spaces", ":download: saves into downloads"} {
 		if !strings.Contains(r.out.String(), want) {
 			t.Errorf(":help: lacks %q", want)
 		}
 	}
+	if strings.Contains(r.out.String(), "coming soon") {
+		t.Error(":help: still says coming soon")
+	}
 	r.typeLine(t, ":upload:")
-	waitOutput(t, r.out, "! file transfer is not available in this version\n")
+	waitOutput(t, r.out, "! usage: :upload: PATH [NAME] (quote a PATH with spaces)\n")
 	r.typeLine(t, ":bogus:")
 	waitOutput(t, r.out, "unknown command :bogus:, try :help:\n")
 	r.typeLine(t, ":quit: now")

@@ -1,0 +1,220 @@
+package messenger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"sslmessager/internal/wire"
+)
+
+// TransferOptions shape the one-shot Upload and Download.
+type TransferOptions struct {
+	// Out receives one line per step ("uploading ...", "saved ... -> path");
+	// nil discards them.
+	Out io.Writer
+	// Progress receives progress bars; nil shows none.
+	Progress io.Writer
+}
+
+func (o TransferOptions) printer() *printer {
+	p := &printer{w: o.Out}
+	if p.w == nil {
+		p.w = io.Discard
+	}
+	if o.Progress != nil {
+		p.setProgress(o.Progress, false, 0)
+	}
+	return p
+}
+
+// CheckUploadFile says why path cannot be uploaded (not a readable regular
+// file, or a name the protocol cannot carry), or nil.
+func CheckUploadFile(path string) error {
+	lf, err := openUpload(path)
+	if err != nil {
+		return fmt.Errorf("cannot upload %s: %w", displayName(path), err)
+	}
+	lf.f.Close()
+	return nil
+}
+
+// Upload is the one-shot upload: it sends each file of paths in turn to the
+// user to (who may be offline), then quits. Every file is checked before
+// anything is sent. It stops at the first refusal, an *UploadRefusedError,
+// or failure. c must be logged in; Upload closes c only when ctx ends or
+// the stream broke.
+func Upload(ctx context.Context, c *Conn, to string, paths []string, opts TransferOptions) error {
+	if c.token == "" {
+		return errors.New("not logged in")
+	}
+	if err := checkName(to); err != nil {
+		return fmt.Errorf("target: %w", err)
+	}
+	if len(paths) == 0 {
+		return errors.New("no file to upload")
+	}
+	for _, path := range paths {
+		if err := CheckUploadFile(path); err != nil {
+			return err
+		}
+	}
+	p := opts.printer()
+	defer p.close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	await := func(limit time.Duration) (wire.Query, error) {
+		return c.expect(limit, func(q wire.Query) bool {
+			switch q := q.(type) {
+			case wire.Proceed, wire.Stop:
+				return true
+			case wire.Notice:
+				return q.Text != wire.NoticeSendComplete
+			}
+			return false
+		})
+	}
+	for _, path := range paths {
+		lf, err := openUpload(path)
+		if err != nil {
+			return fmt.Errorf("cannot upload %s: %w", displayName(path), err)
+		}
+		name, who := displayName(lf.name), Sanitize(to)
+		p.linef("uploading %s (%s) to %s…", name, humanSize(lf.size), who)
+		err = c.uploadFile(lf, to, await, p, ctx.Done())
+		lf.f.Close()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		p.linef("upload complete: %s to %s", name, who)
+	}
+	return c.quitOneShot(ctx)
+}
+
+// Download is the one-shot download: it saves every file queued for the
+// user into dir (created 0700 if missing; "" is DefaultDownloads), as
+// :download: does, confirming each file once it is saved, then quits. It
+// returns a *ChecksumError when files failed their checksum or could not
+// be saved (they stay queued on the server). c must be logged in.
+func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) error {
+	if c.token == "" {
+		return errors.New("not logged in")
+	}
+	if dir == "" {
+		dir = DefaultDownloads
+	}
+	if err := prepareDownloads(dir); err != nil {
+		return err
+	}
+	p := opts.printer()
+	defer p.close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	d := newDownloader(c, dir, p)
+	for {
+		if err := c.send(wire.Get{Ack: true, Token: c.token}); err != nil {
+			return fail(err)
+		}
+		q, err := c.expect(UploadAnswerTimeout, func(q wire.Query) bool { _, ok := q.(wire.Begin); return ok })
+		if err != nil {
+			return fail(err)
+		}
+		count := q.(wire.Begin).Count
+		d.startRound(count)
+		for range count {
+			h, err := d.nextHeader()
+			if err != nil {
+				return fail(err)
+			}
+			ack, err := d.receive(h)
+			if err != nil {
+				return fail(err)
+			}
+			if ack {
+				d.roundAcked++
+				if h.ID != "" {
+					if err := c.send(wire.AckFile{ID: h.ID, Token: c.token}); err != nil {
+						return fail(err)
+					}
+				}
+			}
+		}
+		if _, err := c.expect(DataTimeout, func(q wire.Query) bool {
+			n, ok := q.(wire.Notice)
+			return ok && n.Text == wire.NoticeSendComplete
+		}); err != nil {
+			return fail(err)
+		}
+		if !d.more() {
+			break
+		}
+	}
+	ferr := d.finish()
+	if err := c.quitOneShot(ctx); err != nil {
+		return err
+	}
+	return ferr
+}
+
+// expect reads server lines until one that match accepts, skipping the
+// rest (CHECK, messages, which a one-shot command does not show). END is a
+// *ClosedError; no matching line within limit wraps errAnswerTimeout.
+func (c *Conn) expect(limit time.Duration, match func(wire.Query) bool) (wire.Query, error) {
+	c.tc.SetReadDeadline(time.Now().Add(limit))
+	defer c.tc.SetReadDeadline(time.Time{})
+	for {
+		q, err := c.read()
+		var pe *wire.ProtocolError
+		if errors.As(err, &pe) {
+			continue
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("%w within %v", errAnswerTimeout, limit)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if match(q) {
+			return q, nil
+		}
+		if e, ok := q.(wire.End); ok {
+			return nil, &ClosedError{Reason: e.Reason, Fatal: e.Fatal}
+		}
+	}
+}
+
+// quitOneShot ends a one-shot session: Quit, then END <end accepted>. The
+// work is done by then, so a server that closes without answering is no
+// failure; an END with another reason is.
+func (c *Conn) quitOneShot(ctx context.Context) error {
+	if err := c.send(wire.Quit{Token: c.token}); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	_, err := c.expect(QuitTimeout, func(q wire.Query) bool {
+		e, ok := q.(wire.End)
+		return ok && !e.Fatal && e.Reason == wire.ReasonEndAccepted
+	})
+	var ce *ClosedError
+	if errors.As(err, &ce) {
+		return err
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return nil
+}
