@@ -1,12 +1,13 @@
 // Command demo is the main job behind `make demo`: it starts a real server
 // on a free loopback port with a fresh account file and spool, drives two
-// real client processes through a scripted conversation, prints the
-// transcript, stops the server and exits non-zero unless every expected
-// line was seen.
+// real client processes through a scripted conversation and a file
+// transfer, prints the transcript, stops the server and exits non-zero
+// unless every expected line was seen and the file arrived intact.
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -79,7 +80,7 @@ func (d *demo) run() error {
 			return fmt.Errorf("gencert: %w", err)
 		}
 	}
-	for _, p := range []string{"users.csv", "spool", "downloads-bob", "addr", "hello.txt"} {
+	for _, p := range []string{"users.csv", "spool", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
 		os.RemoveAll(filepath.Join(d.dir, p))
 	}
 
@@ -103,6 +104,10 @@ func (d *demo) run() error {
 	}
 	d.say("== server listening on %s (users %s, spool %s)", addr, filepath.Join(d.dir, "users.csv"), filepath.Join(d.dir, "spool"))
 
+	file := filepath.Join(d.dir, "hello.txt")
+	if err := os.WriteFile(file, demoFile(), 0o600); err != nil {
+		return err
+	}
 	alice, err := d.startClient("alice", "bob", addr, certs)
 	if err != nil {
 		return err
@@ -125,6 +130,10 @@ func (d *demo) run() error {
 		func() error { return d.step(alice, "hello group", bob, "[group] alice: hello group") },
 		func() error { return d.step(bob, "group hello back", alice, "[group] bob: group hello back") },
 		func() error { return d.step(alice, ":status:", alice, "group") },
+		// A file from alice to bob, through bob's queue on the server.
+		func() error { return d.step(alice, ":upload: "+file, alice, "upload complete: hello.txt to bob") },
+		func() error { return d.step(bob, ":download:", bob, "saved hello.txt from alice") },
+		func() error { return d.sameFile(file, filepath.Join(d.dir, "downloads-bob", "hello.txt")) },
 		func() error { return d.step(alice, ":quit:", nil, "") },
 		func() error { return d.step(bob, ":quit:", nil, "") },
 	}
@@ -181,6 +190,34 @@ func (d *demo) until(c *client, line, want string) error {
 	return fmt.Errorf("%s never printed %q", c.name, want)
 }
 
+// demoFile is the file the demo sends: text, every byte value, and the
+// protocol's own end markers, which must arrive as plain data.
+func demoFile() []byte {
+	b := []byte("SSL-Messager demo file\nENDF ENDF ENDF \r\n")
+	for i := range 256 {
+		b = append(b, byte(i))
+	}
+	return b
+}
+
+// sameFile checks that the downloaded copy matches what was sent.
+func (d *demo) sameFile(sent, got string) error {
+	a, err := os.ReadFile(sent)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(got)
+	if err != nil {
+		return fmt.Errorf("the downloaded file: %w", err)
+	}
+	if !bytes.Equal(a, b) {
+		return fmt.Errorf("%s differs from %s", got, sent)
+	}
+	d.say("== %s is identical to %s (%d bytes)", got, sent, len(b))
+	d.seen++
+	return nil
+}
+
 func (d *demo) cleanup() {
 	for _, c := range d.clients {
 		c.cmd.Process.Kill() // harmless once it has exited
@@ -203,7 +240,8 @@ type client struct {
 func (d *demo) startClient(name, to, addr, certs string) (*client, error) {
 	cmd := exec.Command(filepath.Join(d.bin, "client"),
 		"--server", addr, "--ca", filepath.Join(certs, "ca.pem"),
-		"--user", name, "--signup", "--to", to, "--no-timestamps", "--no-color")
+		"--user", name, "--signup", "--to", to, "--no-timestamps", "--no-color",
+		"--downloads", filepath.Join(d.dir, "downloads-"+name))
 	// A clearly fake demo password, passed the way scripts should.
 	cmd.Env = append(os.Environ(), "SSLM_PASSWORD=demo-only-"+name)
 	stdin, err := cmd.StdinPipe()
