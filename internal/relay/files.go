@@ -21,7 +21,6 @@ const MaxFilesPerGet = 100
 const recordData = 16 << 10
 
 var (
-	lineNoFiles        = wire.MustFormat(wire.Stop{Reason: "file transfer is not enabled on this server"})
 	lineProceed        = wire.MustFormat(wire.Proceed{})
 	lineUploadComplete = wire.MustFormat(wire.Notice{Text: wire.NoticeUploadComplete})
 	lineProblem        = wire.MustFormat(wire.Notice{Text: wire.NoticeProblem})

@@ -81,12 +81,6 @@ func (h *hub) names(max int) []string {
 	return names
 }
 
-func (h *hub) count() int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.users)
-}
-
 // toggleGroup flips s's group mode and returns the new state.
 func (h *hub) toggleGroup(s *session) bool {
 	on := !slices.Contains(*h.group.Load(), s)
