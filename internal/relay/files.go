@@ -223,7 +223,10 @@ func (c *session) handleGet(q wire.Get) bool {
 		c.send(lineSendComplete)
 		return true
 	}
-	c.out.enqueueJob(&getJob{ack: q.Ack})
+	if c.out.enqueueJob(&getJob{ack: q.Ack}, c.srv.cfg.MaxQueueBytes) == overflow {
+		c.dropSlow()
+		return false
+	}
 	return true
 }
 

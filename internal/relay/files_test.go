@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -377,4 +378,19 @@ func TestNoDataRecordStartsWithENDF(t *testing.T) {
 	if !bytes.Contains(got, data) {
 		t.Fatal("the data did not arrive whole")
 	}
+}
+
+// TestGetFloodIsBounded: a client that asks for downloads without reading
+// them overflows its own queue and is dropped; nobody else is affected.
+func TestGetFloodIsBounded(t *testing.T) {
+	h := startServer(t, func(c *Config) { c.MaxQueueBytes = 2 * wire.MaxLineBytes })
+	alice, bob := twoUsers(t, h)
+	alice.upload("bob", "f", randomBytes(t, 1<<20))
+	line, _ := wire.Format(wire.Get{Token: bob.token})
+	flood := bytes.Repeat(line, 2000)
+	bob.conn.SetWriteDeadline(time.Now().Add(20 * time.Second))
+	bob.conn.Write(flood) // may fail once the server drops bob
+	checkFor(t, "bob dropped", 20*time.Second, func() bool { return !slices.Contains(h.srv.Online(), "bob") })
+	alice.msg("alice", "still here")
+	alice.expect(wire.Relay{Target: "alice", Sender: "alice", Text: "still here"})
 }

@@ -116,6 +116,19 @@ type item struct {
 	get  *getJob
 }
 
+// jobCost is what a queued download counts against the queue's cap: not
+// its data, which streams from disk, but enough that a client asking for
+// downloads faster than it reads them overflows its own queue.
+const jobCost = 1024
+
+// cost is what it counts against the queue's cap.
+func (it item) cost() int {
+	if it.get != nil {
+		return jobCost
+	}
+	return len(it.line)
+}
+
 // outbound is a session's queue of lines waiting for its writer goroutine.
 // It is capped in bytes; enqueue never blocks and never does I/O. The
 // writer goroutine runs only while there is something to send: the first
@@ -185,21 +198,25 @@ func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-ch
 	return queued, stall
 }
 
-// enqueueJob adds a download. It does not count against the cap: what it
-// sends is streamed from disk, not held in memory.
-func (o *outbound) enqueueJob(j *getJob) bool {
+// enqueueJob adds a download, which counts jobCost against the cap.
+func (o *outbound) enqueueJob(j *getJob, max int) enqueueResult {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
-		return false
+		return closed
+	}
+	if o.size+jobCost > max {
+		o.mu.Unlock()
+		return overflow
 	}
 	o.lines = append(o.lines, item{get: j})
+	o.size += jobCost
 	start := o.wakeLocked()
 	o.mu.Unlock()
 	if start {
 		o.start()
 	}
-	return true
+	return queued
 }
 
 // close stops the queue. With flush the queued lines still go out, then
@@ -213,7 +230,7 @@ func (o *outbound) close(final []byte, flush bool) {
 		o.size += len(final)
 		if !flush {
 			for _, it := range o.lines {
-				o.size -= len(it.line)
+				o.size -= it.cost()
 			}
 			o.lines = nil
 		}

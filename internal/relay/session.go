@@ -204,11 +204,16 @@ func (c *session) admit(u accounts.User) bool {
 func (c *session) send(line []byte) <-chan struct{} {
 	res, stall := c.out.enqueue(line, c.srv.cfg.MaxQueueBytes, c.srv.highWater)
 	if res == overflow {
-		c.logger().Warn("dropping slow consumer", "queue_bytes", c.srv.cfg.MaxQueueBytes)
-		c.srv.hub.remove(c)
-		c.end(lineSlowConsumer, false)
+		c.dropSlow()
 	}
 	return stall
+}
+
+// dropSlow ends a session whose queue overflowed.
+func (c *session) dropSlow() {
+	c.logger().Warn("dropping slow consumer", "queue_bytes", c.srv.cfg.MaxQueueBytes)
+	c.srv.hub.remove(c)
+	c.end(lineSlowConsumer, false)
 }
 
 // stall pauses this session's reader, the producer, until a recipient's
@@ -271,7 +276,7 @@ func (c *session) writeLoop() {
 				default:
 					_, err = c.conn.Write(it.line)
 				}
-				n += len(it.line)
+				n += it.cost()
 			}
 			if ferr := c.bc.endBatch(); err == nil {
 				err = ferr
