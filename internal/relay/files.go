@@ -84,7 +84,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		_, _, err = c.r.CopyUntil(w, uploadEnds(q.Token), wire.MaxFileSize)
 	} else {
 		lr := &io.LimitedReader{R: c.r, N: q.Size}
-		err = copyFull(w, lr, *bufp)
+		err = copyPipelined(w, lr, *bufp)
 		if w.err != nil {
 			// The spool refused the data (disk full): the rest still
 			// arrives, so read past it and the ENDF line.
@@ -148,25 +148,49 @@ func (w *spoolWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// copyFull copies all of lr to w in writes of a whole buffer: a TLS read
-// yields one record (16 KiB) at most, and gathering them first saves most
-// of the write calls and hashing steps per byte.
-func copyFull(w io.Writer, lr *io.LimitedReader, buf []byte) error {
+// copyPipelined copies all of lr to w in writes of a whole buffer: a TLS
+// read yields one record (16 KiB) at most, and gathering them first saves
+// most of the write calls per byte. While one buffer is written (hashed and
+// written to the spool file) by a second goroutine, the next is read and
+// decrypted, so the two halves of the work use both cores.
+func copyPipelined(w io.Writer, lr *io.LimitedReader, first []byte) error {
+	second := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(second)
+	free := make(chan []byte, 2)
+	free <- first
+	free <- *second
+	full := make(chan []byte, 2)
+	werr := make(chan error, 1)
+	go func() {
+		var err error
+		for b := range full {
+			if err == nil {
+				_, err = w.Write(b)
+			}
+			free <- b[:cap(b)]
+		}
+		werr <- err
+	}()
+	var rerr error
 	for lr.N > 0 {
+		buf := <-free
 		n, err := io.ReadFull(lr, buf[:min(int64(len(buf)), lr.N)])
 		if n > 0 {
-			if _, werr := w.Write(buf[:n]); werr != nil {
-				return werr
-			}
+			full <- buf[:n]
 		}
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return err
+			rerr = err
+			break
 		}
 	}
-	return nil
+	close(full)
+	if err := <-werr; err != nil {
+		return err
+	}
+	return rerr
 }
 
 var errBadUploadToken = errors.New("relay: wrong token on ENDF")
