@@ -6,113 +6,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"sslmessager/internal/accounts"
 	"sslmessager/internal/pki"
-	"sslmessager/internal/relay"
-	"sslmessager/internal/spool"
+	"sslmessager/internal/relay/relaytest"
 )
 
 // waitLimit bounds every wait in these tests.
 const waitLimit = 20 * time.Second
 
-// checkFor calls f until it returns nil or limit passes.
-func checkFor(t *testing.T, limit time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // testServer is a real relay on 127.0.0.1:0.
-type testServer struct {
-	srv    *relay.Server
-	addr   string
-	caFile string
-	dir    string
-}
+type testServer struct{ *relaytest.Server }
 
 func startServer(t *testing.T) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := pki.Generate(pki.GenerateOptions{Dir: dir, Hosts: []string{"127.0.0.1", "localhost"}}); err != nil {
-		t.Fatal(err)
-	}
-	tc, err := pki.ServerTLSConfig(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	acc, err := accounts.Open(filepath.Join(dir, "users.csv"), accounts.Options{Cost: bcrypt.MinCost, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Spool: sp, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-served
-		acc.Close()
-	})
-	return &testServer{srv: srv, addr: l.Addr().String(), caFile: filepath.Join(dir, pki.CAFile), dir: dir}
+	return &testServer{relaytest.Start(t, relaytest.Options{})}
 }
 
 func (s *testServer) waitOnline(t *testing.T, want ...string) {
 	t.Helper()
-	checkFor(t, waitLimit, func() error {
-		if got := s.srv.Online(); !slices.Equal(got, want) {
+	relaytest.CheckFor(t, waitLimit, func() error {
+		if got := s.Online(); !slices.Equal(got, want) {
 			return fmt.Errorf("online is %v, want %v", got, want)
 		}
 		return nil
@@ -138,8 +59,8 @@ func buildClient(t *testing.T) string {
 type proc struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *relaytest.SyncBuffer
+	stderr *relaytest.SyncBuffer
 	done   chan error
 }
 
@@ -157,7 +78,7 @@ func clientCmd(ctx context.Context, bin string, env []string, args ...string) *e
 
 func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: clientCmd(context.Background(), bin, env, args...), stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: clientCmd(context.Background(), bin, env, args...), stdout: &relaytest.SyncBuffer{}, stderr: &relaytest.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
@@ -181,7 +102,7 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 
 func (p *proc) waitOutput(t *testing.T, want string) {
 	t.Helper()
-	checkFor(t, waitLimit, func() error {
+	relaytest.CheckFor(t, waitLimit, func() error {
 		if s := p.stdout.String(); !strings.Contains(s, want) {
 			return fmt.Errorf("stdout does not hold %q; it is:\n%s\nstderr:\n%s", want, s, p.stderr.String())
 		}
@@ -228,7 +149,7 @@ func TestClientBinary(t *testing.T) {
 	}
 	bin := buildClient(t)
 	s := startServer(t)
-	common := []string{"--server", s.addr, "--ca", s.caFile}
+	common := []string{"--server", s.Addr, "--ca", s.CAFile}
 	args := func(extra ...string) []string { return append(slices.Clone(common), extra...) }
 
 	// bob chats interactively over a pipe, password from the environment.
@@ -300,7 +221,7 @@ func TestClientBinary(t *testing.T) {
 		}{
 			{[]string{"SSLM_PASSWORD=not-the-password"}, args("--user", "alice"), "error: log-in refused: incorrect username or password"},
 			{[]string{"SSLM_PASSWORD=pw-of-alice"}, args("--user", "alice", "--signup"), "error: sign-up refused: username already taken"},
-			{[]string{"SSLM_PASSWORD=pw-of-alice"}, []string{"--server", s.addr, "--ca", filepath.Join(t.TempDir(), "none.pem"), "--user", "alice"}, "error: load CA certificate"},
+			{[]string{"SSLM_PASSWORD=pw-of-alice"}, []string{"--server", s.Addr, "--ca", filepath.Join(t.TempDir(), "none.pem"), "--user", "alice"}, "error: load CA certificate"},
 			{nil, args("--user", "alice"), "error: no password: use --password-file or SSLM_PASSWORD"},
 		} {
 			_, errOut, code := runOnce(t, bin, "", tt.env, tt.args...)
@@ -311,12 +232,9 @@ func TestClientBinary(t *testing.T) {
 	})
 
 	t.Run("wrong CA", func(t *testing.T) {
-		other := t.TempDir()
-		if _, err := pki.Generate(pki.GenerateOptions{Dir: other, Hosts: []string{"127.0.0.1"}}); err != nil {
-			t.Fatal(err)
-		}
+		other := relaytest.Certs(t)
 		_, errOut, code := runOnce(t, bin, "", []string{"SSLM_PASSWORD=pw-of-alice"},
-			"--server", s.addr, "--ca", filepath.Join(other, pki.CAFile), "--user", "alice")
+			"--server", s.Addr, "--ca", filepath.Join(other, pki.CAFile), "--user", "alice")
 		if code != 1 || !strings.Contains(errOut, "SHA256:") || !strings.Contains(errOut, "--ca") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -337,11 +255,11 @@ func TestClientBinaryServerGoesAway(t *testing.T) {
 	bin := buildClient(t)
 	s := startServer(t)
 	p := startProc(t, bin, []string{"SSLM_PASSWORD=pw-of-dave"},
-		"--server", s.addr, "--ca", s.caFile, "--user", "dave", "--signup", "--to", "bob")
+		"--server", s.Addr, "--ca", s.CAFile, "--user", "dave", "--signup", "--to", "bob")
 	s.waitOnline(t, "dave")
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
-	go s.srv.Shutdown(ctx)
+	go s.Shutdown(ctx)
 	err := p.wait(t)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {

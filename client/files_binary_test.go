@@ -17,7 +17,7 @@ func TestClientBinaryFiles(t *testing.T) {
 	bin := buildClient(t)
 	s := startServer(t)
 	args := func(extra ...string) []string {
-		return append([]string{"--server", s.addr, "--ca", s.caFile}, extra...)
+		return append([]string{"--server", s.Addr, "--ca", s.CAFile}, extra...)
 	}
 	alice := []string{"SSLM_PASSWORD=pw-of-alice", "SSLM_USER=alice"}
 	bob := []string{"SSLM_PASSWORD=pw-of-bob", "SSLM_USER=bob"}
@@ -162,7 +162,7 @@ func TestClientBinaryFiles(t *testing.T) {
 		}
 		s.waitOnline(t)
 		// Damage the queued copy on the server's disk.
-		queued, _ := filepath.Glob(filepath.Join(s.dir, "spool", "bob", "*.data"))
+		queued, _ := filepath.Glob(filepath.Join(s.Dir, "spool", "bob", "*.data"))
 		if len(queued) != 1 {
 			t.Fatalf("queued files %v", queued)
 		}
@@ -181,7 +181,7 @@ func TestClientBinaryFiles(t *testing.T) {
 		}
 		checkSaved(t, dir, nil)
 		s.waitOnline(t)
-		if q, _ := filepath.Glob(filepath.Join(s.dir, "spool", "bob", "*.data")); len(q) != 1 {
+		if q, _ := filepath.Glob(filepath.Join(s.Dir, "spool", "bob", "*.data")); len(q) != 1 {
 			t.Errorf("the damaged file left the queue: %v", q)
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/spool"
 	"sslmessager/internal/wire"
 )
@@ -82,16 +83,16 @@ func sameFiles(t *testing.T, dir string, want map[string][]byte) {
 	}
 }
 
-// hookBuffer is a syncBuffer that calls fn (once) as soon as it holds on.
+// hookBuffer is a SyncBuffer that calls fn (once) as soon as it holds on.
 type hookBuffer struct {
-	syncBuffer
+	relaytest.SyncBuffer
 	on   string
 	fn   func()
 	once sync.Once
 }
 
 func (b *hookBuffer) Write(p []byte) (int, error) {
-	n, err := b.syncBuffer.Write(p)
+	n, err := b.SyncBuffer.Write(p)
 	if strings.Contains(b.String(), b.on) {
 		b.once.Do(b.fn)
 	}
@@ -294,7 +295,7 @@ func TestInterruptedDownload(t *testing.T) {
 		sameFiles(t, dl, map[string][]byte{"first.bin": want["first.bin"]})
 		bobGone()
 
-		out2 := &syncBuffer{}
+		out2 := &relaytest.SyncBuffer{}
 		if err := Download(t.Context(), s.join(t, "bob", false), dl, TransferOptions{Out: out2}); err != nil {
 			t.Fatalf("second Download: %v\n%s", err, out2.String())
 		}
@@ -311,7 +312,7 @@ func TestInterruptedDownload(t *testing.T) {
 		}
 		sameFiles(t, dl, want)
 		bobGone()
-		out3 := &syncBuffer{}
+		out3 := &relaytest.SyncBuffer{}
 		if err := Download(t.Context(), s.join(t, "bob", false), dl, TransferOptions{Out: out3}); err != nil || out3.String() != "no files waiting\n" {
 			t.Fatalf("third Download: %v, %q", err, out3.String())
 		}
@@ -519,7 +520,7 @@ func TestDownloadRounds(t *testing.T) {
 	}
 	uploadAll(t, s, "alice", "bob", paths...)
 	dl := t.TempDir()
-	out := &syncBuffer{}
+	out := &relaytest.SyncBuffer{}
 	if err := Download(t.Context(), s.join(t, "bob", false), dl, TransferOptions{Out: out}); err != nil {
 		t.Fatal(err)
 	}
@@ -535,7 +536,7 @@ func TestProgressBars(t *testing.T) {
 	p := writeTestFile(t, t.TempDir(), "big.bin", randomBytes(3<<20, 8))
 
 	// Plain mode: the bar is the last line of the progress writer.
-	bars := &syncBuffer{}
+	bars := &relaytest.SyncBuffer{}
 	alice := startRun(t, s.join(t, "alice", true), Options{Target: "bob", NoTimestamps: true, Progress: bars})
 	alice.typeLine(t, ":upload: "+p)
 	waitOutput(t, alice.out, "upload complete: big.bin to bob\n")
@@ -549,7 +550,7 @@ func TestProgressBars(t *testing.T) {
 	alice.wait(t)
 
 	// Terminal mode: frames go above the prompt, with the cursor kept.
-	bars = &syncBuffer{}
+	bars = &relaytest.SyncBuffer{}
 	r := startRun(t, s.join(t, "alice", false), Options{Target: "bob", Terminal: true, Width: 100, Height: 30, Progress: bars})
 	waitOutput(t, r.out, "bob> ")
 	r.in.Write([]byte(":upload: " + p + "\r"))
@@ -562,8 +563,8 @@ func TestProgressBars(t *testing.T) {
 	}
 
 	// A one-shot download with bars.
-	bars = &syncBuffer{}
-	out := &syncBuffer{}
+	bars = &relaytest.SyncBuffer{}
+	out := &relaytest.SyncBuffer{}
 	if err := Download(t.Context(), s.join(t, "bob", false), t.TempDir(), TransferOptions{Out: out, Progress: bars}); err != nil {
 		t.Fatal(err)
 	}

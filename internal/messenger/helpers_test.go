@@ -1,7 +1,6 @@
 package messenger
 
 import (
-	"bytes"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -12,67 +11,22 @@ import (
 	"time"
 
 	"sslmessager/internal/pki"
+	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/wire"
 )
 
 // waitLimit bounds every wait in these tests.
 const waitLimit = 10 * time.Second
 
-// checkFor calls f until it returns nil or limit passes, then fails with
-// f's last error.
-func checkFor(t *testing.T, limit time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// syncBuffer is an io.Writer that tests can read while others write.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // waitOutput waits until out holds want.
-func waitOutput(t *testing.T, out *syncBuffer, want string) {
+func waitOutput(t *testing.T, out *relaytest.SyncBuffer, want string) {
 	t.Helper()
-	checkFor(t, waitLimit, func() error {
+	relaytest.CheckFor(t, waitLimit, func() error {
 		if s := out.String(); !strings.Contains(s, want) {
 			return fmt.Errorf("output does not hold %q; it is:\n%s", want, s)
 		}
 		return nil
 	})
-}
-
-// testCerts writes a CA and a server certificate for 127.0.0.1 and
-// localhost into a new directory.
-func testCerts(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	if _, err := pki.Generate(pki.GenerateOptions{Dir: dir, Hosts: []string{"127.0.0.1", "localhost"}}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // fakeServer is a scripted TLS peer: the test reads each client query and
@@ -91,7 +45,7 @@ type fakeConn struct {
 
 func startFake(t *testing.T) *fakeServer {
 	t.Helper()
-	dir := testCerts(t)
+	dir := relaytest.Certs(t)
 	cfg, err := pki.ServerTLSConfig(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
 	if err != nil {
 		t.Fatal(err)
@@ -213,14 +167,14 @@ func loggedIn(t *testing.T, s *fakeServer, user string) (*Conn, *fakeConn) {
 // running is a Run in progress with its input pipe.
 type running struct {
 	in   *io.PipeWriter
-	out  *syncBuffer
+	out  *relaytest.SyncBuffer
 	done chan error
 }
 
 func startRun(t *testing.T, c *Conn, opts Options) *running {
 	t.Helper()
 	pr, pw := io.Pipe()
-	r := &running{in: pw, out: &syncBuffer{}, done: make(chan error, 1)}
+	r := &running{in: pw, out: &relaytest.SyncBuffer{}, done: make(chan error, 1)}
 	if opts.Now == nil {
 		opts.Now = fixedClock
 	}

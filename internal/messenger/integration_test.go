@@ -4,30 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"sslmessager/internal/accounts"
 	"sslmessager/internal/pki"
-	"sslmessager/internal/relay"
+	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/spool"
 )
 
 // relayServer is a real server on 127.0.0.1:0 with accounts in a
 // temporary directory.
-type relayServer struct {
-	srv      *relay.Server
-	addr     string
-	caFile   string
-	spoolDir string
-}
+type relayServer struct{ *relaytest.Server }
 
 func startRelay(t *testing.T) *relayServer {
 	t.Helper()
@@ -38,46 +27,17 @@ func startRelay(t *testing.T) *relayServer {
 // so (nil: no spool, file transfer disabled).
 func startRelayWith(t *testing.T, so *spool.Options) *relayServer {
 	t.Helper()
-	dir := testCerts(t)
-	tc, err := pki.ServerTLSConfig(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	acc, err := accounts.Open(filepath.Join(dir, "users.csv"), accounts.Options{Cost: bcrypt.MinCost, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sp *spool.Spool
+	opts := relaytest.Options{NoSpool: so == nil}
 	if so != nil {
-		if sp, err = spool.Open(filepath.Join(dir, "spool"), *so); err != nil {
-			t.Fatal(err)
-		}
+		opts.Spool = *so
 	}
-	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Spool: sp, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
-		defer cancel()
-		srv.Shutdown(ctx)
-		<-served
-		acc.Close()
-	})
-	return &relayServer{srv: srv, addr: l.Addr().String(), caFile: filepath.Join(dir, pki.CAFile), spoolDir: filepath.Join(dir, "spool")}
+	return &relayServer{relaytest.Start(t, opts)}
 }
 
 // join dials and logs in (or signs up) as user.
 func (s *relayServer) join(t *testing.T, user string, signUp bool) *Conn {
 	t.Helper()
-	c, err := Dial(t.Context(), s.addr, s.caFile)
+	c, err := Dial(t.Context(), s.Addr, s.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +51,8 @@ func (s *relayServer) join(t *testing.T, user string, signUp bool) *Conn {
 // waitOnline waits until the server's online list satisfies ok.
 func (s *relayServer) waitOnline(t *testing.T, what string, ok func([]string) bool) {
 	t.Helper()
-	checkFor(t, waitLimit, func() error {
-		if names := s.srv.Online(); !ok(names) {
+	relaytest.CheckFor(t, waitLimit, func() error {
+		if names := s.Online(); !ok(names) {
 			return fmt.Errorf("online is %v, want %s", names, what)
 		}
 		return nil
@@ -135,7 +95,7 @@ func TestIntegrationChat(t *testing.T) {
 	alice.typeLine(t, "anyone there?")
 	waitOutput(t, alice.out, "! carol is not online\n")
 	alice.typeLine(t, ":status:")
-	waitOutput(t, alice.out, "status: user alice, target carol, group chat off, server "+s.addr+"\n")
+	waitOutput(t, alice.out, "status: user alice, target carol, group chat off, server "+s.Addr+"\n")
 
 	// :quit: returns nil and the server shows alice offline.
 	alice.typeLine(t, ":quit:")
@@ -157,7 +117,7 @@ func TestIntegrationLogInAgainAndRefusals(t *testing.T) {
 	s.join(t, "alice", true).Close()
 	s.waitOnline(t, "nobody", func(n []string) bool { return len(n) == 0 })
 
-	c, err := Dial(t.Context(), s.addr, s.caFile)
+	c, err := Dial(t.Context(), s.Addr, s.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +133,7 @@ func TestIntegrationLogInAgainAndRefusals(t *testing.T) {
 		t.Errorf("User() = %q, want the registered alice", c.User())
 	}
 
-	d, err := Dial(t.Context(), s.addr, s.caFile)
+	d, err := Dial(t.Context(), s.Addr, s.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +166,7 @@ func TestIntegrationServerShutdown(t *testing.T) {
 	s.waitOnline(t, "alice", func(n []string) bool { return len(n) == 1 })
 	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
 	defer cancel()
-	go s.srv.Shutdown(ctx)
+	go s.Shutdown(ctx)
 	err := r.wait(t)
 	var ce *ClosedError
 	if !errors.As(err, &ce) {
@@ -217,8 +177,8 @@ func TestIntegrationServerShutdown(t *testing.T) {
 
 func TestIntegrationWrongCA(t *testing.T) {
 	s := startRelay(t)
-	other := testCerts(t)
-	_, err := Dial(t.Context(), s.addr, filepath.Join(other, pki.CAFile))
+	other := relaytest.Certs(t)
+	_, err := Dial(t.Context(), s.Addr, filepath.Join(other, pki.CAFile))
 	if err == nil || !strings.Contains(err.Error(), "SHA256:") {
 		t.Fatalf("Dial with the wrong CA = %v, want an error naming the SHA256 fingerprint", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"sslmessager/internal/pki"
+	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/wire"
 )
 
@@ -183,7 +184,7 @@ func TestSessionContextCancelSendsQuit(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	ctx, cancel := context.WithCancel(t.Context())
-	out := &syncBuffer{}
+	out := &relaytest.SyncBuffer{}
 	done := make(chan error, 1)
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
@@ -331,7 +332,7 @@ func TestSendOneShot(t *testing.T) {
 
 func TestDialWrongCA(t *testing.T) {
 	s := startFake(t)
-	other := testCerts(t)
+	other := relaytest.Certs(t)
 	_, err := Dial(t.Context(), s.addr, filepath.Join(other, pki.CAFile))
 	var ve *VerifyError
 	if !errors.As(err, &ve) {

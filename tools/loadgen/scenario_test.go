@@ -2,12 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,70 +13,27 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
-	"sslmessager/internal/accounts"
 	"sslmessager/internal/pki"
-	"sslmessager/internal/relay"
-	"sslmessager/internal/spool"
+	"sslmessager/internal/relay/relaytest"
 )
 
 // testServer is the real relay server, in-process on 127.0.0.1:0, with
 // accounts at bcrypt's minimum cost and a spool, all in a temp dir.
-type testServer struct {
-	addr, dir string
-	srv       *relay.Server
-}
+type testServer struct{ *relaytest.Server }
 
-func (s *testServer) ca() string   { return filepath.Join(s.dir, pki.CAFile) }
-func (s *testServer) cert() string { return filepath.Join(s.dir, pki.ServerCertFile) }
-func (s *testServer) key() string  { return filepath.Join(s.dir, pki.ServerKeyFile) }
+func (s *testServer) ca() string   { return s.CAFile }
+func (s *testServer) cert() string { return filepath.Join(s.Dir, pki.ServerCertFile) }
+func (s *testServer) key() string  { return filepath.Join(s.Dir, pki.ServerKeyFile) }
 
 func startRelay(t *testing.T) *testServer {
 	t.Helper()
-	dir := t.TempDir()
-	if _, err := pki.Generate(pki.GenerateOptions{Dir: dir, Hosts: []string{"127.0.0.1", "localhost"}}); err != nil {
-		t.Fatal(err)
-	}
-	tc, err := pki.ServerTLSConfig(filepath.Join(dir, pki.ServerCertFile), filepath.Join(dir, pki.ServerKeyFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := accounts.Open(filepath.Join(dir, "users.csv"), accounts.Options{Cost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := relay.New(relay.Config{TLSConfig: tc, Accounts: acc, Spool: sp,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; !errors.Is(err, relay.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		acc.Close()
-	})
-	return &testServer{addr: l.Addr().String(), dir: dir, srv: srv}
+	return &testServer{relaytest.Start(t, relaytest.Options{})}
 }
 
 // run runs the app with args against s and returns its output.
 func (s *testServer) run(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	return runApp(t, append([]string{"--server", s.addr, "--ca", s.ca()}, args...)...)
+	return runApp(t, append([]string{"--server", s.Addr, "--ca", s.ca()}, args...)...)
 }
 
 func runApp(t *testing.T, args ...string) (string, error) {
@@ -168,7 +121,7 @@ func TestDM(t *testing.T) {
 		}
 	}
 	waitGoroutines(t, before)
-	if n := len(s.srv.Online()); n != 0 {
+	if n := len(s.Online()); n != 0 {
 		t.Errorf("%d users still online", n)
 	}
 }
