@@ -117,7 +117,7 @@ func (c *session) next() (wire.Query, bool) {
 		case errors.Is(err, wire.ErrLineTooLong):
 			c.fail(reasonLineTooLong, "line too long", "")
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			c.logger().Info("closing: read deadline passed", "user", c.user)
+			c.logger().Info("closing: read deadline passed")
 		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		default:
 			c.logger().Debug("read failed", "err", err)
