@@ -188,7 +188,7 @@ func (c *session) admit(u accounts.User) bool {
 	c.user, c.key, c.token = u.Name, accounts.Fold(u.Name), hex.EncodeToString(b[:])
 	accept := wire.MustFormat(wire.Accept{User: c.user, Token: c.token})
 	if !c.srv.hub.add(c, func() { c.send(accept) }) {
-		c.logger().Info("log-in refused: already online", "user", c.user)
+		c.logger().Info("log-in refused: already online")
 		c.end(lineAlreadyOnline, true)
 		return false
 	}
