@@ -125,23 +125,34 @@ is a terminal. Options go before the send, upload or download command.`,
 	}
 }
 
+// openSession resolves the credentials, connects and logs in, under a
+// context that SIGINT and SIGTERM cancel. done closes the connection and
+// releases the signals.
+func openSession(cc *cli.Context) (context.Context, *console, *messenger.Conn, func(), error) {
+	con := newConsole(cc.App)
+	creds, err := resolveCredentials(cc, con)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
+	conn, err := connectAndLogin(ctx, cc, con, creds)
+	if err != nil {
+		stop()
+		return nil, nil, nil, nil, err
+	}
+	return ctx, con, conn, func() { conn.Close(); stop() }, nil
+}
+
 // runChat is the interactive (or piped) session.
 func runChat(cc *cli.Context) error {
 	if cc.Args().Present() {
 		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
 	}
-	con := newConsole(cc.App)
-	creds, err := resolveCredentials(cc, con)
+	ctx, con, conn, done, err := openSession(cc)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	conn, err := connectAndLogin(ctx, cc, con, creds)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 
 	opts := messenger.Options{
 		Target:       cc.String("to"),
@@ -207,18 +218,11 @@ func runSend(cc *cli.Context) error {
 	if n := utf8.RuneCountInString(text); n > wire.MaxTextRunes {
 		return fmt.Errorf("send: text of %d characters, the limit is %d", n, wire.MaxTextRunes)
 	}
-	con := newConsole(cc.App)
-	creds, err := resolveCredentials(cc, con)
+	ctx, con, conn, done, err := openSession(cc)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	conn, err := connectAndLogin(ctx, cc, con, creds)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	if err := messenger.Send(ctx, conn, to, text); err != nil {
 		return runError(err)
 	}
@@ -266,17 +270,10 @@ func runDownload(cc *cli.Context) error {
 // oneShot logs in and runs a file command with progress lines on stdout
 // and bars on stderr when it is a terminal.
 func oneShot(cc *cli.Context, run func(context.Context, *messenger.Conn, messenger.TransferOptions) error) error {
-	con := newConsole(cc.App)
-	creds, err := resolveCredentials(cc, con)
+	ctx, con, conn, done, err := openSession(cc)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	conn, err := connectAndLogin(ctx, cc, con, creds)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
+	defer done()
 	return runError(run(ctx, conn, messenger.TransferOptions{Out: con.out, Progress: con.progress()}))
 }
