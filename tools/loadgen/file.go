@@ -166,17 +166,12 @@ func runFile(ctx context.Context, e *env, p fileParams) (*Result, error) {
 		b.problems(res)
 	}()
 
-	var sampler *rssSampler
-	var cpu0 time.Duration
-	if e.pid > 0 {
-		s, err := startRSS(e.pid)
-		if err != nil {
-			return nil, fmt.Errorf("--server-pid %d: %w", e.pid, err)
-		}
-		sampler = s
-		defer s.finish()
-		cpu0, _ = cpuTime(e.pid)
+	sampler, err := e.watchServer()
+	if err != nil {
+		return nil, err
 	}
+	defer sampler.finish()
+	cpu0 := e.serverCPU()
 	f := &FileStats{Size: p.Size}
 	res.File = f
 	mbps := func(d time.Duration) float64 { return float64(p.Size) / megabyte / d.Seconds() }

@@ -33,15 +33,11 @@ func runIdle(ctx context.Context, e *env, p idleParams) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeoutOr(defaultIdleTimeout)+p.Hold)
 	defer cancel()
 
-	var sampler *rssSampler
-	if e.pid > 0 {
-		s, err := startRSS(e.pid)
-		if err != nil {
-			return nil, fmt.Errorf("--server-pid %d: %w", e.pid, err)
-		}
-		sampler = s
-		defer s.finish()
+	sampler, err := e.watchServer()
+	if err != nil {
+		return nil, err
 	}
+	defer sampler.finish()
 	t0 := time.Now()
 	clients, lat, err := connectAll(ctx, e, p.Clients, 'i', signUpOrLogIn, smallReadBuffer, smallWriteBuf,
 		func(_ int, c *client) {
@@ -52,10 +48,7 @@ func runIdle(ctx context.Context, e *env, p idleParams) (*Result, error) {
 	}
 	connect := time.Since(t0)
 
-	var cpu0 time.Duration
-	if e.pid > 0 {
-		cpu0, _ = cpuTime(e.pid)
-	}
+	cpu0 := e.serverCPU()
 	h0 := time.Now()
 	select {
 	case <-time.After(p.Hold):

@@ -23,17 +23,12 @@ func runLogin(ctx context.Context, e *env, count int) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeoutOr(defaultLoginTimeout))
 	defer cancel()
 
-	var sampler *rssSampler
-	var cpu0 time.Duration
-	if e.pid > 0 {
-		s, err := startRSS(e.pid)
-		if err != nil {
-			return nil, fmt.Errorf("--server-pid %d: %w", e.pid, err)
-		}
-		sampler = s
-		defer s.finish()
-		cpu0, _ = cpuTime(e.pid)
+	sampler, err := e.watchServer()
+	if err != nil {
+		return nil, err
 	}
+	defer sampler.finish()
+	cpu0 := e.serverCPU()
 	l := &LoginStats{Count: count}
 	var signLat, logLat []time.Duration
 	var took time.Duration

@@ -72,15 +72,11 @@ func runMessages(ctx context.Context, e *env, p msgParams) (*Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, e.timeoutOr(defaultMsgTimeout))
 	defer cancel()
 
-	var sampler *rssSampler
-	if e.pid > 0 {
-		s, err := startRSS(e.pid)
-		if err != nil {
-			return nil, fmt.Errorf("--server-pid %d: %w", e.pid, err)
-		}
-		sampler = s
-		defer s.finish()
+	sampler, err := e.watchServer()
+	if err != nil {
+		return nil, err
 	}
+	defer sampler.finish()
 
 	// Receivers and what each expects.
 	var (
@@ -151,10 +147,7 @@ func runMessages(ctx context.Context, e *env, p msgParams) (*Result, error) {
 		}
 	}
 
-	var cpu0 time.Duration
-	if e.pid > 0 {
-		cpu0, _ = cpuTime(e.pid)
-	}
+	cpu0 := e.serverCPU()
 
 	// Senders.
 	sendCtx, stopSending := context.WithCancel(ctx)

@@ -134,8 +134,12 @@ func (s *rssSampler) sample() {
 }
 
 // finish takes a last sample, stops sampling and returns the baseline and
-// the peak in bytes. Calling it again returns the same values.
+// the peak in bytes. Calling it again returns the same values; on a nil
+// sampler (no server PID) it returns zeros.
 func (s *rssSampler) finish() (before, peak int64) {
+	if s == nil {
+		return 0, 0
+	}
 	select {
 	case <-s.stop:
 	default:
@@ -162,4 +166,26 @@ func raiseFileLimit() (soft, hard uint64, err error) {
 		}
 	}
 	return l.Cur, l.Max, nil
+}
+
+// watchServer starts sampling the server's resident memory when its PID is
+// known, and returns nil without an error when it is not.
+func (e *env) watchServer() (*rssSampler, error) {
+	if e.pid <= 0 {
+		return nil, nil
+	}
+	s, err := startRSS(e.pid)
+	if err != nil {
+		return nil, fmt.Errorf("--server-pid %d: %w", e.pid, err)
+	}
+	return s, nil
+}
+
+// serverCPU is the server's CPU time so far, or 0 without its PID.
+func (e *env) serverCPU() time.Duration {
+	if e.pid <= 0 {
+		return 0
+	}
+	d, _ := cpuTime(e.pid)
+	return d
 }
