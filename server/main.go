@@ -60,6 +60,7 @@ SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 
 			&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
 			&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
 			&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this long is dropped"},
+			&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "failed log-ins one address may have per minute before its log-ins are refused for the rest of the minute"},
 			&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "most open connections"},
 			&cli.IntFlag{Name: "max-queue", Value: relay.DefaultMaxQueueBytes, Usage: "`BYTES` queued for one client before it is dropped as too slow"},
 			&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
@@ -97,15 +98,16 @@ func run(cc *cli.Context) error {
 		return err
 	}
 	srv, err := relay.New(relay.Config{
-		TLSConfig:     tlsConfig,
-		Accounts:      acc,
-		Spool:         sp,
-		Logger:        logger,
-		CheckInterval: cc.Duration("check-interval"),
-		LoginTimeout:  cc.Duration("login-timeout"),
-		WriteTimeout:  cc.Duration("write-timeout"),
-		MaxConns:      cc.Int("max-conns"),
-		MaxQueueBytes: cc.Int("max-queue"),
+		TLSConfig:       tlsConfig,
+		Accounts:        acc,
+		Spool:           sp,
+		Logger:          logger,
+		CheckInterval:   cc.Duration("check-interval"),
+		LoginTimeout:    cc.Duration("login-timeout"),
+		WriteTimeout:    cc.Duration("write-timeout"),
+		MaxConns:        cc.Int("max-conns"),
+		MaxFailedLogins: cc.Int("max-failed-logins"),
+		MaxQueueBytes:   cc.Int("max-queue"),
 	})
 	if err != nil {
 		return err

@@ -52,6 +52,11 @@ const (
 	// DefaultMaxLoginTries is how many AUTH/PUT attempts one connection
 	// gets (each refused PUT answers TRY).
 	DefaultMaxLoginTries = 5
+	// DefaultMaxFailedLogins is how many failed log-ins one address may
+	// have within FailedLoginWindow before its AUTHs are refused at once.
+	DefaultMaxFailedLogins = 10
+	// DefaultFailedLoginWindow is the window for DefaultMaxFailedLogins.
+	DefaultFailedLoginWindow = time.Minute
 	// DefaultStallWait is the longest a producer pauses, per query, while a
 	// recipient's queue is over its high-water mark.
 	DefaultStallWait = 100 * time.Millisecond
@@ -80,6 +85,8 @@ type Config struct {
 	MaxConns          int
 	HandshakeSlots    int
 	MaxLoginTries     int
+	MaxFailedLogins   int
+	FailedLoginWindow time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -112,6 +119,8 @@ func (c *Config) setDefaults() error {
 	defInt(&c.MaxConns, DefaultMaxConns)
 	defInt(&c.HandshakeSlots, DefaultHandshakeSlots)
 	defInt(&c.MaxLoginTries, DefaultMaxLoginTries)
+	defInt(&c.MaxFailedLogins, DefaultMaxFailedLogins)
+	def(&c.FailedLoginWindow, DefaultFailedLoginWindow)
 	if c.MaxQueueBytes < 2*wire.MaxLineBytes {
 		return fmt.Errorf("relay: queue cap %d is below two lines (%d bytes)", c.MaxQueueBytes, 2*wire.MaxLineBytes)
 	}
@@ -123,6 +132,7 @@ type Server struct {
 	cfg       Config
 	tls       *tls.Config
 	hub       *hub
+	guard     *loginGuard
 	log       *slog.Logger
 	highWater int
 	slots     chan struct{}
@@ -152,6 +162,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		tls:       tc,
 		hub:       newHub(),
+		guard:     newLoginGuard(cfg.MaxFailedLogins, cfg.FailedLoginWindow),
 		log:       cfg.Logger,
 		highWater: cfg.MaxQueueBytes / 4,
 		slots:     make(chan struct{}, cfg.HandshakeSlots),
@@ -337,10 +348,11 @@ func (s *Server) checker() {
 		select {
 		case <-s.done:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			for _, sess := range s.hub.sessions() {
 				sess.send(lineCheck)
 			}
+			s.guard.sweep(now)
 		}
 	}
 }

@@ -19,13 +19,14 @@ import (
 
 // Lines the server sends verbatim, formatted once.
 var (
-	lineCheck         = wire.MustFormat(wire.Check{})
-	lineBadLogin      = wire.MustFormat(wire.End{Reason: wire.ReasonBadLogin})
-	lineAlreadyOnline = wire.MustFormat(wire.End{Fatal: true, Reason: wire.ReasonAlreadyOnline})
-	lineEndAccepted   = wire.MustFormat(wire.End{Reason: wire.ReasonEndAccepted})
-	lineNotOnline     = wire.MustFormat(wire.NotOnline{Reason: wire.ReasonNotOnline})
-	lineShutdown      = wire.MustFormat(wire.End{Reason: "server shutting down"})
-	lineSlowConsumer  = wire.MustFormat(wire.End{Fatal: true, Reason: "slow consumer: messages were not read in time"})
+	lineCheck           = wire.MustFormat(wire.Check{})
+	lineBadLogin        = wire.MustFormat(wire.End{Reason: wire.ReasonBadLogin})
+	lineAlreadyOnline   = wire.MustFormat(wire.End{Fatal: true, Reason: wire.ReasonAlreadyOnline})
+	lineEndAccepted     = wire.MustFormat(wire.End{Reason: wire.ReasonEndAccepted})
+	lineNotOnline       = wire.MustFormat(wire.NotOnline{Reason: wire.ReasonNotOnline})
+	lineShutdown        = wire.MustFormat(wire.End{Reason: "server shutting down"})
+	lineTooManyFailures = wire.MustFormat(wire.End{Fatal: true, Reason: "too many failed log-ins from your address, try again later"})
+	lineSlowConsumer    = wire.MustFormat(wire.End{Fatal: true, Reason: "slow consumer: messages were not read in time"})
 )
 
 // Reasons for ending a session because of what the client did.
@@ -144,8 +145,15 @@ func (c *session) login() bool {
 		}
 		switch q := q.(type) {
 		case wire.Auth: // AUTH user pass
+			ip := addrOf(c.bc.RemoteAddr())
+			if !c.srv.guard.allowed(ip, time.Now()) {
+				c.logger().Warn("log-in refused: too many failed log-ins from this address", "user", q.User)
+				c.end(lineTooManyFailures, true)
+				return false
+			}
 			u, err := acc.Authenticate(q.User, q.Pass)
 			if err != nil {
+				c.srv.guard.failed(ip, time.Now())
 				c.logger().Info("log-in refused", "user", q.User)
 				c.end(lineBadLogin, true)
 				return false
