@@ -99,32 +99,29 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	def(&c.CheckInterval, DefaultCheckInterval)
-	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
-	def(&c.LoginTimeout, DefaultLoginTimeout)
-	def(&c.WriteTimeout, DefaultWriteTimeout)
-	def(&c.UploadIdleTimeout, DefaultUploadIdleTimeout)
-	def(&c.StallWait, DefaultStallWait)
-	defInt := func(p *int, v int) {
-		if *p <= 0 {
-			*p = v
-		}
-	}
-	defInt(&c.MaxQueueBytes, DefaultMaxQueueBytes)
-	defInt(&c.MaxConns, DefaultMaxConns)
-	defInt(&c.HandshakeSlots, DefaultHandshakeSlots)
-	defInt(&c.MaxLoginTries, DefaultMaxLoginTries)
-	defInt(&c.MaxFailedLogins, DefaultMaxFailedLogins)
-	def(&c.FailedLoginWindow, DefaultFailedLoginWindow)
+	orDefault(&c.CheckInterval, DefaultCheckInterval)
+	orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	orDefault(&c.LoginTimeout, DefaultLoginTimeout)
+	orDefault(&c.WriteTimeout, DefaultWriteTimeout)
+	orDefault(&c.UploadIdleTimeout, DefaultUploadIdleTimeout)
+	orDefault(&c.StallWait, DefaultStallWait)
+	orDefault(&c.FailedLoginWindow, DefaultFailedLoginWindow)
+	orDefault(&c.MaxQueueBytes, DefaultMaxQueueBytes)
+	orDefault(&c.MaxConns, DefaultMaxConns)
+	orDefault(&c.HandshakeSlots, DefaultHandshakeSlots)
+	orDefault(&c.MaxLoginTries, DefaultMaxLoginTries)
+	orDefault(&c.MaxFailedLogins, DefaultMaxFailedLogins)
 	if c.MaxQueueBytes < 2*wire.MaxLineBytes {
 		return fmt.Errorf("relay: queue cap %d is below two lines (%d bytes)", c.MaxQueueBytes, 2*wire.MaxLineBytes)
 	}
 	return nil
+}
+
+// orDefault sets *p to v unless it is positive.
+func orDefault[T int | time.Duration](p *T, v T) {
+	if *p <= 0 {
+		*p = v
+	}
 }
 
 // Server relays messages and files between sessions. Create it with New.
@@ -188,15 +185,6 @@ func (s *Server) goTracked(f func()) {
 func Listen(addr string) (net.Listener, error) {
 	lc := net.ListenConfig{KeepAliveConfig: keepAlive}
 	return lc.Listen(context.Background(), "tcp", addr)
-}
-
-// ListenAndServe listens on the TCP address addr and serves it.
-func (s *Server) ListenAndServe(addr string) error {
-	l, err := Listen(addr)
-	if err != nil {
-		return err
-	}
-	return s.Serve(l)
 }
 
 // keepAlive makes the kernel find a vanished peer of an idle connection.
