@@ -24,6 +24,17 @@ const (
 	// MaxWordBytes bounds one word (a name, a token, a size) on the wire.
 	MaxWordBytes = 64
 
+	// MinPasswordBytes and MaxPasswordBytes bound a password: bcrypt
+	// reads at most 72 bytes, so a longer one would be cut silently.
+	MinPasswordBytes = 8
+	MaxPasswordBytes = 72
+
+	// MaxPasswordWordBytes bounds the password word of AUTH and PUT on
+	// the wire. It is above MaxPasswordBytes so that a password that is
+	// too long reaches the account rules and gets a TRY with the reason,
+	// not a protocol error.
+	MaxPasswordWordBytes = 256
+
 	// MaxFileNameBytes bounds the escaped file name word of BEGINF.
 	MaxFileNameBytes = 1024
 

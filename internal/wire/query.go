@@ -80,6 +80,7 @@ const (
 	cmdGroup  = "group"
 	cmdGet    = "get"
 	cmdGetAck = "get ack"
+	cmdCarbon = "carbons"
 )
 
 // ---- checks shared by formatting and parsing ----
@@ -181,6 +182,11 @@ type Get struct {
 	Token string
 }
 
+// Carbons asks for copies of the direct messages this user sends from
+// its other sessions: CMD <carbons> token. No reply. Only our client sends
+// it, so the original clients never receive a Carbon line.
+type Carbons struct{ Token string }
+
 // Quit ends the session: END <user command> token
 type Quit struct{ Token string }
 
@@ -207,6 +213,7 @@ func (Online) Verb() string    { return "CMD" }
 func (Group) Verb() string     { return "CMD" }
 func (Get) Verb() string       { return "CMD" }
 func (Quit) Verb() string      { return "END" }
+func (Carbons) Verb() string   { return "CMD" }
 func (Upload) Verb() string    { return "BEGINF" }
 func (UploadEnd) Verb() string { return "ENDF" }
 func (AckFile) Verb() string   { return "ACKF" }
@@ -217,6 +224,7 @@ func (q Online) SessionToken() string    { return q.Token }
 func (q Group) SessionToken() string     { return q.Token }
 func (q Get) SessionToken() string       { return q.Token }
 func (q Quit) SessionToken() string      { return q.Token }
+func (q Carbons) SessionToken() string   { return q.Token }
 func (q Upload) SessionToken() string    { return q.Token }
 func (q UploadEnd) SessionToken() string { return q.Token }
 func (q AckFile) SessionToken() string   { return q.Token }
@@ -283,6 +291,10 @@ func (q Online) AppendTo(dst []byte) ([]byte, error) {
 func (q Group) AppendTo(dst []byte) ([]byte, error) { return appendCmd(dst, "CMD", cmdGroup, q.Token) }
 func (q Quit) AppendTo(dst []byte) ([]byte, error) {
 	return appendCmd(dst, "END", ReasonUserCommand, q.Token)
+}
+
+func (q Carbons) AppendTo(dst []byte) ([]byte, error) {
+	return appendCmd(dst, "CMD", cmdCarbon, q.Token)
 }
 
 func (q Get) AppendTo(dst []byte) ([]byte, error) {
@@ -440,9 +452,12 @@ func ParseClient(line []byte) (Query, error) {
 	verb, rest := verbOf(s)
 	switch verb {
 	case "AUTH", "PUT":
-		w, err := words(verb, rest, 2, MaxWordBytes)
+		w, err := words(verb, rest, 2, MaxPasswordWordBytes)
 		if err != nil {
 			return nil, err
+		}
+		if len(w[0]) > MaxWordBytes {
+			return nil, perr(verb, "user name longer than %d bytes", MaxWordBytes)
 		}
 		if verb == "AUTH" {
 			return Auth{User: w[0], Pass: w[1]}, nil
@@ -486,6 +501,8 @@ func ParseClient(line []byte) (Query, error) {
 			return Get{Token: token}, nil
 		case cmdGetAck:
 			return Get{Ack: true, Token: token}, nil
+		case cmdCarbon:
+			return Carbons{Token: token}, nil
 		}
 		return nil, perr(verb, "unknown command <%s>", inside)
 	case "BEGINF":

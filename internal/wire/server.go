@@ -27,6 +27,10 @@ type Relay struct{ Target, Sender, Text string }
 // RelayGroup carries a group message: RELAYG sender text
 type RelayGroup struct{ Sender, Text string }
 
+// Carbon is a copy of a direct message the user sent from another of its
+// sessions, to sessions that asked for carbons: CARBON target sender text
+type Carbon struct{ Target, Sender, Text string }
+
 // NotOnline says a message could not be delivered: CNT <reason>
 type NotOnline struct{ Reason string }
 
@@ -69,6 +73,7 @@ func (End) Verb() string        { return "END" }
 func (Relay) Verb() string      { return "RELAY" }
 func (RelayGroup) Verb() string { return "RELAYG" }
 func (NotOnline) Verb() string  { return "CNT" }
+func (Carbon) Verb() string     { return "CARBON" }
 func (Check) Verb() string      { return "CHECK" }
 func (OnlineList) Verb() string { return "CMD" }
 func (Notice) Verb() string     { return "CMD" }
@@ -123,6 +128,14 @@ func (q RelayGroup) AppendTo(dst []byte) ([]byte, error) {
 	dst, err := appendWords(append(dst, "RELAYG"...), "RELAYG", "sender", q.Sender)
 	if err == nil {
 		dst, err = appendRelayText(dst, "RELAYG", q.Text)
+	}
+	return end(dst), err
+}
+
+func (q Carbon) AppendTo(dst []byte) ([]byte, error) {
+	dst, err := appendWords(append(dst, "CARBON"...), "CARBON", "target", q.Target, "sender", q.Sender)
+	if err == nil {
+		dst, err = appendRelayText(dst, "CARBON", q.Text)
 	}
 	return end(dst), err
 }
@@ -229,7 +242,7 @@ func ParseServer(line []byte) (Query, error) {
 			return nil, err
 		}
 		return q, nil
-	case "RELAY", "RELAYG":
+	case "RELAY", "RELAYG", "CARBON":
 		n := 2
 		if verb == "RELAYG" {
 			n = 1
@@ -247,8 +260,11 @@ func ParseServer(line []byte) (Query, error) {
 		if err := validText(text); err != nil {
 			return nil, perr(verb, "text %v", err)
 		}
-		if verb == "RELAY" {
+		switch verb {
+		case "RELAY":
 			return Relay{Target: parts[0], Sender: parts[1], Text: text}, nil
+		case "CARBON":
+			return Carbon{Target: parts[0], Sender: parts[1], Text: text}, nil
 		}
 		return RelayGroup{Sender: parts[0], Text: text}, nil
 	case "CHECK", "PROCEED":
