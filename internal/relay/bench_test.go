@@ -42,7 +42,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 				s := &session{srv: srv, out: newOutbound(func() {}), user: fmt.Sprint("u", i)}
 				s.key = s.user
 				members[i] = s
-				h.add(s, func() {})
+				h.add(s, 0, func() {})
 				h.toggleGroup(s)
 			}
 			sender := members[0]

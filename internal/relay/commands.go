@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"sslmessager/internal/accounts"
 	"sslmessager/internal/wire"
 )
 
@@ -16,6 +15,9 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleOnline()
 	case wire.Group:
 		c.srv.hub.toggleGroup(c) // CMD <group> token: no reply, as in the original
+		return true
+	case wire.Carbons:
+		c.carbons.Store(true) // CMD <carbons> token: no reply
 		return true
 	case wire.Quit:
 		return c.handleQuit()
@@ -35,32 +37,57 @@ func (c *session) dispatch(q wire.Query) bool {
 
 // isMe reports whether a sender word names this session's user. Names are
 // one identity in any case.
-func (c *session) isMe(sender string) bool { return accounts.Fold(sender) == c.key }
+func (c *session) isMe(sender string) bool { return wire.FoldName(sender) == c.key }
 
 // MSG target sender text... token
+//
+// Every session of the target gets the RELAY line. The sender's other
+// sessions that asked for carbons get a CARBON copy, so each of a user's
+// clients shows the whole conversation.
 func (c *session) handleMsg(q wire.Msg) bool {
 	if !c.isMe(q.Sender) {
-		c.fail(reasonImpersonate, "MSG sender "+q.Sender, "MSG")
+		c.fail(reasonImpersonate, "MSG sender "+wire.Quote(q.Sender), "MSG")
 		return false
 	}
-	target := c.srv.hub.lookup(q.Target)
-	if target == nil {
+	targets := c.srv.hub.lookup(q.Target)
+	if len(targets) == 0 {
 		c.send(lineNotOnline)
 		return true
 	}
-	line, err := wire.Format(wire.Relay{Target: target.user, Sender: c.user, Text: q.Text})
+	to := targets[0].user
+	line, err := wire.Format(wire.Relay{Target: to, Sender: c.user, Text: q.Text})
 	if err != nil { // cannot happen: the text was checked by the parser
 		c.fail(wire.ReasonProtocol, err.Error(), "MSG")
 		return false
 	}
-	c.stall(target.send(line))
+	var stall <-chan struct{}
+	for _, t := range targets {
+		if ch := t.send(line); ch != nil && stall == nil {
+			stall = ch
+		}
+	}
+	if targets[0].key != c.key {
+		var carbon []byte
+		for _, own := range c.srv.hub.lookup(c.user) {
+			if own == c || !own.carbons.Load() {
+				continue
+			}
+			if carbon == nil {
+				if carbon, err = wire.Format(wire.Carbon{Target: to, Sender: c.user, Text: q.Text}); err != nil {
+					break // cannot happen: the same words formatted as RELAY
+				}
+			}
+			own.send(carbon)
+		}
+	}
+	c.stall(stall)
 	return true
 }
 
 // MSGG sender text... token
 func (c *session) handleGroupMsg(q wire.GroupMsg) bool {
 	if !c.isMe(q.Sender) {
-		c.fail(reasonImpersonate, "MSGG sender "+q.Sender, "MSGG")
+		c.fail(reasonImpersonate, "MSGG sender "+wire.Quote(q.Sender), "MSGG")
 		return false
 	}
 	line, err := wire.Format(wire.RelayGroup{Sender: c.user, Text: q.Text})

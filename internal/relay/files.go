@@ -13,19 +13,14 @@ import (
 	"sslmessager/internal/wire"
 )
 
-// MaxFilesPerGet is the most files one CMD <get> sends; the client asks
-// again for the rest.
-const MaxFilesPerGet = 100
-
-// recordData is the most file data one TLS record carries.
-const recordData = 16 << 10
-
 var (
 	lineProceed        = wire.MustFormat(wire.Proceed{})
 	lineUploadComplete = wire.MustFormat(wire.Notice{Text: wire.NoticeUploadComplete})
 	lineProblem        = wire.MustFormat(wire.Notice{Text: wire.NoticeProblem})
 	lineSendComplete   = wire.MustFormat(wire.Notice{Text: wire.NoticeSendComplete})
 	lineFileEnd        = wire.MustFormat(wire.FileEnd{})
+	lineBeginNone      = wire.MustFormat(wire.Begin{Count: 0})
+	lineStopError      = wire.MustFormat(wire.Stop{Reason: reasonServerError})
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -44,7 +39,7 @@ func (c *session) Read(p []byte) (int, error) {
 func (c *session) handleUpload(q wire.Upload) bool {
 	sentinel := q.Size < 0
 	stop := func(reason string) bool {
-		c.send(wire.MustFormat(wire.Stop{Reason: reason}))
+		c.send(c.format(wire.Stop{Reason: reason}, lineStopError))
 		if sentinel {
 			// The original client sends its data without waiting for an
 			// answer: read past it so the stream stays in step.
@@ -58,7 +53,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	}
 	target, ok := c.srv.cfg.Accounts.Lookup(q.Target)
 	if !ok {
-		return stop("no such user: " + sanitizeReason(q.Target))
+		return stop("no such user: " + wire.Quote(q.Target))
 	}
 	up, err := sp.Begin(c.user, target.Name, q.Name, q.Size)
 	switch {
@@ -231,10 +226,6 @@ func (c *session) discardUpload(token string) bool {
 	return err == nil
 }
 
-func sanitizeReason(s string) string {
-	return wire.EscapeWord(s)
-}
-
 // getJob is one CMD <get>: the writer goroutine streams it whole.
 type getJob struct {
 	ack bool // the client confirms each file with ACKF; keep files until then
@@ -243,7 +234,7 @@ type getJob struct {
 // CMD <get> token, CMD <get ack> token
 func (c *session) handleGet(q wire.Get) bool {
 	if c.srv.cfg.Spool == nil {
-		c.send(wire.MustFormat(wire.Begin{Count: 0}))
+		c.send(lineBeginNone)
 		c.send(lineSendComplete)
 		return true
 	}
@@ -266,68 +257,126 @@ func (c *session) handleAck(q wire.AckFile) bool {
 	return true
 }
 
-type openFile struct {
-	f *os.File
-	m spool.Meta
-}
-
 // sendFiles runs in the writer goroutine: BEGIN n, then each file's header
-// line, data and end marker, then CMD <file send complete>. Without ack a
-// file leaves the queue once all of it and its end marker were written.
-// An error means the stream is broken and the connection must close.
+// line, data and end marker, then CMD <file send complete>. It reads only
+// the metadata of the files it announces and opens each file just before
+// sending it. Without ack a file leaves the queue once all of it and its
+// end marker were written. With ack (our client) the lines queued while
+// the download streams are sent between two files; the original clients
+// get them after CMD <file send complete>. An error means the stream is
+// broken and the connection must close.
 func (c *session) sendFiles(j *getJob) error {
+	c.out.setDownloading(true)
+	defer c.out.setDownloading(false)
 	sp := c.srv.cfg.Spool
 	metas, err := sp.List(c.user)
 	if err != nil {
 		c.logger().Error("list files", "err", err)
 	}
-	var files []openFile
-	for _, m := range metas {
-		if len(files) == MaxFilesPerGet {
-			break
-		}
-		f, m, err := sp.Open(c.user, m.ID)
-		if err != nil {
-			continue // removed meanwhile
-		}
-		files = append(files, openFile{f, m})
+	if len(metas) > wire.MaxFilesPerGet {
+		metas = metas[:wire.MaxFilesPerGet]
 	}
-	defer func() {
-		for _, of := range files {
-			of.f.Close()
-		}
-	}()
-	if _, err := c.conn.Write(wire.MustFormat(wire.Begin{Count: len(files)})); err != nil {
+	begin, err := wire.Format(wire.Begin{Count: len(metas)})
+	if err != nil {
+		return err
+	}
+	if _, err := c.conn.Write(begin); err != nil {
 		return err
 	}
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
-	for _, of := range files {
-		m := of.m
-		header, err := wire.Format(wire.FileHeader{Name: m.Name, Size: m.Size, Sender: m.Sender, SHA256: m.SHA256, ID: m.ID})
+	sent := make(map[string]bool, len(metas))
+	for i := range metas {
+		f, m, err := c.openNext(metas, i, sent)
 		if err != nil {
 			return err
 		}
-		if _, err := c.conn.Write(header); err != nil {
+		err = c.sendFile(f, m, j.ack, *bufp)
+		f.Close()
+		if err != nil {
 			return err
 		}
-		if err := c.writeData(of.f, m.Size, *bufp); err != nil {
-			return err
-		}
-		if _, err := c.conn.Write(lineFileEnd); err != nil {
-			return err
-		}
-		if !j.ack {
-			if err := c.bc.flush(); err != nil {
+		if j.ack && i < len(metas)-1 {
+			if err := c.sendWaitingLines(); err != nil {
 				return err
 			}
-			if err := sp.Remove(c.user, m.ID); err != nil {
-				c.logger().Error("remove delivered file", "id", m.ID, "err", err)
-			}
 		}
-		c.logger().Info("file sent", "id", m.ID, "bytes", m.Size, "ack", j.ack)
 	}
 	_, err = c.conn.Write(lineSendComplete)
+	return err
+}
+
+// errFileGone ends a download whose announced files were all removed
+// before they could be sent (another session of the user confirmed them).
+var errFileGone = errors.New("relay: queued files removed during a download")
+
+// openNext opens the file to send as the i-th of a download. When the
+// listed one is gone (another of the user's sessions confirmed it since
+// the list was read), a queued file not sent yet takes its place, so the
+// count announced by BEGIN holds.
+func (c *session) openNext(metas []spool.Meta, i int, sent map[string]bool) (*os.File, spool.Meta, error) {
+	sp := c.srv.cfg.Spool
+	if f, m, err := sp.Open(c.user, metas[i].ID); err == nil && !sent[m.ID] {
+		sent[m.ID] = true
+		return f, m, nil
+	}
+	later := make(map[string]bool, len(metas)-i)
+	for _, m := range metas[i+1:] {
+		later[m.ID] = true
+	}
+	all, _ := sp.List(c.user)
+	for _, m := range all {
+		if sent[m.ID] || later[m.ID] {
+			continue
+		}
+		if f, m, err := sp.Open(c.user, m.ID); err == nil {
+			sent[m.ID] = true
+			return f, m, nil
+		}
+	}
+	return nil, spool.Meta{}, errFileGone
+}
+
+// sendFile writes one file's header line, its data and its end marker.
+func (c *session) sendFile(f *os.File, m spool.Meta, ack bool, buf []byte) error {
+	header, err := wire.Format(wire.FileHeader{Name: m.Name, Size: m.Size, Sender: m.Sender, SHA256: m.SHA256, ID: m.ID})
+	if err != nil {
+		return err
+	}
+	if _, err := c.conn.Write(header); err != nil {
+		return err
+	}
+	if err := c.writeData(f, m.Size, buf); err != nil {
+		return err
+	}
+	if _, err := c.conn.Write(lineFileEnd); err != nil {
+		return err
+	}
+	if !ack {
+		if err := c.bc.flush(); err != nil {
+			return err
+		}
+		if err := c.srv.cfg.Spool.Remove(c.user, m.ID); err != nil {
+			c.logger().Error("remove delivered file", "id", m.ID, "err", err)
+		}
+	}
+	c.logger().Info("file sent", "id", m.ID, "bytes", m.Size, "ack", ack)
+	return nil
+}
+
+// sendWaitingLines writes, between two files of a download, the lines
+// queued for this session up to its next download.
+func (c *session) sendWaitingLines() error {
+	lines := c.out.takeLines()
+	n := 0
+	var err error
+	for _, it := range lines {
+		if err == nil {
+			_, err = c.conn.Write(it.line)
+		}
+		n += it.cost()
+	}
+	c.out.sent(n, c.srv.highWater)
 	return err
 }
 
@@ -349,10 +398,10 @@ func (c *session) writeData(f *os.File, size int64, buf []byte) error {
 		chunk := buf[:pending+n]
 		last := read == size
 		for len(chunk) > 0 {
-			if !last && len(chunk) < recordData+4 {
+			if !last && len(chunk) < wire.MaxRecordData+4 {
 				break // the next boundary depends on bytes not read yet
 			}
-			k := min(len(chunk), recordData)
+			k := min(len(chunk), wire.MaxRecordData)
 			if first && startsENDF(chunk) {
 				k = 1
 			} else if k < len(chunk) && startsENDF(chunk[k:]) {

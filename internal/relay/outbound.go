@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"slices"
 	"sync"
 	"time"
 )
@@ -144,6 +145,10 @@ type outbound struct {
 	flush   bool          // guarded by mu; with closing: send what is queued first
 	final   []byte        // guarded by mu; the last line, sent after the rest
 	running bool          // guarded by mu; a writer goroutine is on the queue
+	// downloading is set while the writer streams a download: lines
+	// queued meanwhile wait behind it without stalling their producers,
+	// up to backlogFactor times the cap (see enqueue).
+	downloading bool // guarded by mu
 	start   func()        // starts a writer goroutine; set before first use
 }
 
@@ -168,23 +173,37 @@ const (
 	overflow               // the queue is full: the consumer is too slow
 )
 
+// backlogFactor is how many times its cap a queue may hold while its
+// writer streams a download. The lines wait for the download, which makes
+// progress (the write deadline ends it otherwise), so they are no sign of
+// a slow consumer; this keeps the memory they take bounded all the same.
+const backlogFactor = 4
+
 // enqueue adds line, which must not be changed afterwards (several queues
 // may share it). With a high-water mark crossed it also returns a channel
 // that is closed once the queue drains, so a producer can wait on it.
+//
+// While a download is streaming, lines wait behind it: the queue may then
+// hold up to backlogFactor*max bytes before it overflows, and no producer
+// is asked to wait, since the consumer is reading.
 func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-chan struct{}) {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return closed, nil
 	}
-	if o.size+len(line) > max {
+	limit := max
+	if o.downloading {
+		limit = backlogFactor * max
+	}
+	if o.size+len(line) > limit {
 		o.mu.Unlock()
 		return overflow, nil
 	}
 	o.lines = append(o.lines, item{line: line})
 	o.size += len(line)
 	var stall chan struct{}
-	if o.size > highWater {
+	if o.size > highWater && !o.downloading {
 		if o.stalled == nil {
 			o.stalled = make(chan struct{})
 		}
@@ -282,6 +301,47 @@ func (o *outbound) sent(n, highWater int) {
 		o.releaseStallLocked()
 	}
 	o.mu.Unlock()
+}
+
+// setDownloading marks the start and end of a download's stream.
+func (o *outbound) setDownloading(on bool) {
+	o.mu.Lock()
+	o.downloading = on
+	if on {
+		// Producers waiting on this queue need not wait any more.
+		o.releaseStallLocked()
+	}
+	o.mu.Unlock()
+}
+
+// unget puts items the writer took but has not written back at the front
+// of the queue, in order, so lines queued later cannot overtake them.
+func (o *outbound) unget(items []item) {
+	if len(items) == 0 {
+		return
+	}
+	o.mu.Lock()
+	o.lines = append(slices.Clone(items), o.lines...)
+	o.mu.Unlock()
+}
+
+// takeLines swaps out the lines at the front of the queue, up to the next
+// download, for the writer to send between two files of a download; the
+// writer calls sent with their bytes. A closing queue yields nothing: its
+// lines go out when the writer finishes.
+func (o *outbound) takeLines() []item {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closing || len(o.lines) == 0 {
+		return nil
+	}
+	n := slices.IndexFunc(o.lines, func(it item) bool { return it.get != nil })
+	if n < 0 {
+		n = len(o.lines)
+	}
+	taken := slices.Clone(o.lines[:n])
+	o.lines = slices.Delete(o.lines, 0, n)
+	return taken
 }
 
 // recycle gives a batch's slice back for the next take.

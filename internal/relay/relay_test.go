@@ -405,13 +405,13 @@ func TestLoginPhase(t *testing.T) {
 	c = h.dial(t)
 	c.expectClosed()
 
-	// One live session per user.
+	// A second session of the same user is welcome; a message to oneself
+	// reaches both.
 	c = h.dial(t)
-	c.send(wire.Auth{User: "taken", Pass: "password-taken"})
-	c.expect(wire.End{Fatal: true, Reason: wire.ReasonAlreadyOnline})
-	c.expectClosed()
+	c.logIn("taken")
 	owner.msg("taken", "still here")
 	owner.expect(wire.Relay{Target: "taken", Sender: "taken", Text: "still here"})
+	c.expect(wire.Relay{Target: "taken", Sender: "taken", Text: "still here"})
 }
 
 func TestBadQueriesCloseOnlyThatConnection(t *testing.T) {

@@ -46,6 +46,9 @@ const (
 	DefaultMaxQueueBytes = 4 << 20
 	// DefaultMaxConns caps open connections, logged in or not.
 	DefaultMaxConns = 50000
+	// DefaultMaxSessionsPerUser caps one user's sessions; a log-in at the
+	// cap ends the user's oldest session.
+	DefaultMaxSessionsPerUser = 8
 	// DefaultHandshakeSlots caps TLS handshakes under way at once; a
 	// connection that finds no free slot is closed at once.
 	DefaultHandshakeSlots = 512
@@ -83,10 +86,13 @@ type Config struct {
 	StallWait         time.Duration
 	MaxQueueBytes     int
 	MaxConns          int
-	HandshakeSlots    int
-	MaxLoginTries     int
-	MaxFailedLogins   int
-	FailedLoginWindow time.Duration
+	// MaxSessionsPerUser caps one user's sessions (a log-in at the cap
+	// ends the oldest); 0 takes the default.
+	MaxSessionsPerUser int
+	HandshakeSlots     int
+	MaxLoginTries      int
+	MaxFailedLogins    int
+	FailedLoginWindow  time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -108,6 +114,7 @@ func (c *Config) setDefaults() error {
 	orDefault(&c.FailedLoginWindow, DefaultFailedLoginWindow)
 	orDefault(&c.MaxQueueBytes, DefaultMaxQueueBytes)
 	orDefault(&c.MaxConns, DefaultMaxConns)
+	orDefault(&c.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	orDefault(&c.HandshakeSlots, DefaultHandshakeSlots)
 	orDefault(&c.MaxLoginTries, DefaultMaxLoginTries)
 	orDefault(&c.MaxFailedLogins, DefaultMaxFailedLogins)

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"sslmessager/internal/accounts"
@@ -21,13 +22,29 @@ import (
 var (
 	lineCheck           = wire.MustFormat(wire.Check{})
 	lineBadLogin        = wire.MustFormat(wire.End{Reason: wire.ReasonBadLogin})
-	lineAlreadyOnline   = wire.MustFormat(wire.End{Fatal: true, Reason: wire.ReasonAlreadyOnline})
+	lineElsewhere       = wire.MustFormat(wire.End{Fatal: true, Reason: "logged in elsewhere"})
 	lineEndAccepted     = wire.MustFormat(wire.End{Reason: wire.ReasonEndAccepted})
 	lineNotOnline       = wire.MustFormat(wire.NotOnline{Reason: wire.ReasonNotOnline})
 	lineShutdown        = wire.MustFormat(wire.End{Reason: "server shutting down"})
 	lineTooManyFailures = wire.MustFormat(wire.End{Fatal: true, Reason: "too many failed log-ins from your address, try again later"})
 	lineSlowConsumer    = wire.MustFormat(wire.End{Fatal: true, Reason: "slow consumer: messages were not read in time"})
+	lineServerError     = wire.MustFormat(wire.End{Fatal: true, Reason: reasonServerError})
 )
+
+// format returns the bytes of a reply. Replies are built from constants,
+// from what the server stores (names as registered, metadata) and from
+// client words passed through wire.Quote, so formatting cannot fail; if it
+// does anyway, the bug is logged and fallback (a line formatted once from
+// constants) goes out instead. wire.MustFormat is only ever used on
+// constants, at package level (TestMustFormatOnlyOnConstants).
+func (c *session) format(q wire.Query, fallback []byte) []byte {
+	b, err := wire.Format(q)
+	if err != nil {
+		c.logger().Error("reply cannot be formatted", "verb", q.Verb(), "err", err)
+		return fallback
+	}
+	return b
+}
 
 // Reasons for ending a session because of what the client did.
 const (
@@ -53,11 +70,12 @@ type session struct {
 
 	// Set once by login before the session joins the hub; read-only after.
 	user  string // as registered
-	key   string // accounts.Fold(user)
+	key   string // wire.FoldName(user)
 	token string
 	in    bool // logged in: on the hub
 
-	uploading bool // reader goroutine only: reads have an idle deadline
+	uploading bool        // reader goroutine only: reads have an idle deadline
+	carbons   atomic.Bool // the client asked for copies of its user's DMs from other sessions
 }
 
 func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
@@ -178,7 +196,7 @@ func (c *session) login() bool {
 				c.fail(reasonServerError, "sign-up failed", "PUT")
 				return false
 			}
-			c.send(wire.MustFormat(wire.Try{Reason: reason}))
+			c.send(c.format(wire.Try{Reason: reason}, lineServerError))
 		default:
 			c.fail(wire.ReasonProtocol, "log in first", q.Verb())
 			return false
@@ -189,16 +207,22 @@ func (c *session) login() bool {
 }
 
 // admit makes u's session live: a new token, the hub entry and ACCEPT,
-// queued under the hub's lock so that no message can overtake it.
+// queued under the hub's lock so that no message can overtake it. At the
+// user's session cap the oldest session is ended, never this log-in
+// refused: a frozen client cannot lock its owner out.
 func (c *session) admit(u accounts.User) bool {
 	var b [32]byte
 	rand.Read(b[:])
-	c.user, c.key, c.token = u.Name, accounts.Fold(u.Name), hex.EncodeToString(b[:])
-	accept := wire.MustFormat(wire.Accept{User: c.user, Token: c.token})
-	if !c.srv.hub.add(c, func() { c.send(accept) }) {
-		c.logger().Info("log-in refused: already online")
-		c.end(lineAlreadyOnline, true)
+	c.user, c.key, c.token = u.Name, wire.FoldName(u.Name), hex.EncodeToString(b[:])
+	accept, err := wire.Format(wire.Accept{User: c.user, Token: c.token})
+	if err != nil { // cannot happen: a registered name and a hex token
+		c.fail(reasonServerError, err.Error(), "")
 		return false
+	}
+	evicted := c.srv.hub.add(c, c.srv.cfg.MaxSessionsPerUser, func() { c.send(accept) })
+	for _, e := range evicted {
+		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", c.srv.cfg.MaxSessionsPerUser)
+		e.end(lineElsewhere, true)
 	}
 	c.in = true
 	c.logger().Info("logged in")
@@ -248,7 +272,7 @@ func (c *session) fail(reason, detail, verb string) {
 	if c.in {
 		c.srv.hub.remove(c)
 	}
-	c.end(wire.MustFormat(wire.End{Fatal: true, Reason: reason}), true)
+	c.end(c.format(wire.End{Fatal: true, Reason: reason}, lineServerError), true)
 }
 
 // writeLoop is the writer goroutine, started by the outbound queue when
@@ -276,15 +300,23 @@ func (c *session) writeLoop() {
 			c.bc.beginBatch()
 			var err error
 			n := 0
-			for _, it := range batch {
-				switch {
-				case err != nil:
-				case it.get != nil:
+			for i, it := range batch {
+				if it.get != nil {
+					n += it.cost()
+					if done {
+						continue // ending: the files stay queued
+					}
+					// What follows the download waits in the queue, in
+					// order, with what arrives while it streams.
+					c.out.unget(batch[i+1:])
 					err = c.sendFiles(it.get)
-				default:
-					_, err = c.conn.Write(it.line)
+					break
 				}
+				_, err = c.conn.Write(it.line)
 				n += it.cost()
+				if err != nil {
+					break
+				}
 			}
 			if ferr := c.bc.endBatch(); err == nil {
 				err = ferr

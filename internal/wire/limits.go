@@ -41,6 +41,14 @@ const (
 	// MaxOnline is the most names one online list carries.
 	MaxOnline = 100
 
+	// MaxFilesPerGet is the most files a server sends for one CMD <get>;
+	// the client asks again for the rest.
+	MaxFilesPerGet = 100
+
+	// MaxRecordData is the most file data one TLS record carries (the
+	// TLS record limit, 16 KiB).
+	MaxRecordData = 16 << 10
+
 	// MaxFileSize is the largest size a BEGINF line may announce; servers
 	// enforce their own, smaller limit.
 	MaxFileSize = 1 << 50
