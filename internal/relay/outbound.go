@@ -148,8 +148,8 @@ type outbound struct {
 	// downloading is set while the writer streams a download: lines
 	// queued meanwhile wait behind it without stalling their producers,
 	// up to backlogFactor times the cap (see enqueue).
-	downloading bool // guarded by mu
-	start   func()        // starts a writer goroutine; set before first use
+	downloading bool   // guarded by mu
+	start       func() // starts a writer goroutine; set before first use
 }
 
 func newOutbound(start func()) *outbound { return &outbound{start: start} }
