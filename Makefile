@@ -5,7 +5,7 @@ BINS    := server client gencert loadgen demo
 # Where run-server and run-client keep their data.
 DATA    ?= .
 
-.PHONY: all build demo-bins test demo run-server run-client certs bench bench-quick fmt vet clean
+.PHONY: all build demo-bins test fuzz demo run-server run-client certs bench bench-quick fmt vet clean
 
 all: build
 
@@ -21,6 +21,17 @@ demo-bins:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# Every fuzz target in turn, FUZZTIME each (go test allows one target per
+# run). New interesting inputs land in Go's cache; copy the ones worth
+# keeping into the package's testdata/fuzz/, which make test replays.
+FUZZTIME ?= 30s
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+	    echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
 
 # Server plus two scripted clients exchanging messages and a file, on a
 # fresh users.csv and spool under .demo/; exits non-zero if a step fails.

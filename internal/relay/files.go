@@ -111,6 +111,8 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		case errors.Is(err, wire.ErrTooMuchData):
 			c.send(lineProblem)
 			return true
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			c.fail(reasonUploadTimeout, "upload idle", "BEGINF")
 		default:
 			c.logger().Info("upload cut off", "err", err)
 		}
@@ -215,7 +217,8 @@ func uploadEnds(token string) [][]byte {
 	return [][]byte{[]byte("ENDF " + token + " \r\n"), []byte("ENDF " + token + "\r\n")}
 }
 
-// discardUpload reads and drops a refused sentinel upload's data.
+// discardUpload reads and drops a refused sentinel upload's data; false
+// ends the session (with an END line when the client is to blame).
 func (c *session) discardUpload(token string) bool {
 	c.uploading = true
 	defer func() {
@@ -223,7 +226,15 @@ func (c *session) discardUpload(token string) bool {
 		c.conn.SetReadDeadline(time.Time{})
 	}()
 	_, _, err := c.r.CopyUntil(io.Discard, uploadEnds(token), wire.MaxFileSize)
-	return err == nil
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.fail(reasonUploadTimeout, "refused upload idle", "BEGINF")
+	case errors.Is(err, wire.ErrTooMuchData):
+		return true // read through its end line: in step
+	}
+	return false
 }
 
 // getJob is one CMD <get>: the writer goroutine streams it whole.

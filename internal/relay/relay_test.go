@@ -401,8 +401,10 @@ func TestLoginPhase(t *testing.T) {
 	c.expectClosed()
 
 	// Someone who says nothing is closed when the log-in deadline passes,
-	// and is sent nothing before that (no CHECK during log-in).
+	// and is sent nothing before that but the reason (no CHECK during
+	// log-in).
 	c = h.dial(t)
+	c.expect(wire.End{Fatal: true, Reason: reasonLoginTimeout})
 	c.expectClosed()
 
 	// A second session of the same user is welcome; a message to oneself

@@ -358,6 +358,24 @@ func (s *Server) Online() []string { return s.hub.names(int(^uint(0) >> 1)) }
 // Conns is the number of open connections.
 func (s *Server) Conns() int { return int(s.nconns.Load()) }
 
+// Stats is a snapshot of what a server holds.
+type Stats struct {
+	Conns        int // open connections, logged in or not
+	Sessions     int // logged-in sessions
+	Users        int // users online (each once, however many sessions)
+	GroupMembers int // sessions in group mode
+}
+
+// Stats returns a snapshot of what the server holds now.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Conns:        s.Conns(),
+		Sessions:     s.hub.sessionCount(),
+		Users:        len(s.hub.names(int(^uint(0) >> 1))),
+		GroupMembers: len(s.hub.groupMembers()),
+	}
+}
+
 // Shutdown stops accepting, tells every session the server is going down,
 // lets their queues drain, and waits for every goroutine to end, or for ctx;
 // then it closes whatever is left and returns ctx.Err(). Calling it again

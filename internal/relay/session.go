@@ -48,11 +48,13 @@ func (c *session) format(q wire.Query, fallback []byte) []byte {
 
 // Reasons for ending a session because of what the client did.
 const (
-	reasonLineTooLong = "line too long"
-	reasonBadToken    = "invalid session token"
-	reasonImpersonate = "sender is not the logged-in user"
-	reasonTooMany     = "too many log-in attempts"
-	reasonServerError = "server error, try again later"
+	reasonLineTooLong   = "line too long"
+	reasonBadToken      = "invalid session token"
+	reasonImpersonate   = "sender is not the logged-in user"
+	reasonTooMany       = "too many log-in attempts"
+	reasonServerError   = "server error, try again later"
+	reasonLoginTimeout  = "log-in timed out"
+	reasonUploadTimeout = "upload timed out: no data for too long"
 )
 
 // session is one connection. Its reader goroutine (run) parses and
@@ -136,7 +138,8 @@ func (c *session) next() (wire.Query, bool) {
 		case errors.Is(err, wire.ErrLineTooLong):
 			c.fail(reasonLineTooLong, "line too long", "")
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			c.logger().Info("closing: read deadline passed")
+			// Only the log-in phase reads under a deadline here.
+			c.fail(reasonLoginTimeout, "log-in deadline passed", "")
 		case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
 		default:
 			c.logger().Debug("read failed", "err", err)

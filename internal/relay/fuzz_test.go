@@ -1,0 +1,125 @@
+package relay_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"testing"
+	"time"
+
+	"sslmessager/internal/relay"
+	"sslmessager/internal/relay/relaytest"
+)
+
+// FuzzSession logs in (or not) and sends arbitrary bytes: any verb, any
+// words, any bytes, with TOKEN replaced by the session's token so that the
+// fuzzer reaches every handler. Then it ends the session and reads until
+// the server closes. It asserts: the server never panics (a panic would
+// reach the log and close without END), every connection the server ends
+// gets an END line last, the server lets go of every connection, session
+// and goroutine, and the spool's accounting matches its files.
+func FuzzSession(f *testing.F) {
+	for _, s := range []string{
+		"MSG peer fuzz hello TOKEN \r\n",
+		"MSG <peer> fuzz hi TOKEN \r\n",
+		"BEGINF a<b> <x> 3 TOKEN \r\nabcENDF TOKEN \r\n",
+		"BEGINF name " + string(bytes.Repeat([]byte("x"), 70)) + " 1 TOKEN \r\nx",
+		"BEGINF f.txt fuzz 5 TOKEN \r\nhelloENDF TOKEN \r\nCMD <get> TOKEN \r\n",
+		"BEGINF f.txt peer TOKEN \r\ndata\r\nENDF TOKEN \r\n",
+		"BEGINF f.txt fuzz 100 TOKEN \r\nshort",
+		"CMD <get ack> TOKEN \r\nACKF 0123456789abcdef01234567 TOKEN \r\n",
+		"CMD <group> TOKEN \r\nMSGG fuzz all TOKEN \r\nCMD <online> TOKEN \r\n",
+		"CMD <carbons> TOKEN \r\nMSG fuzz fuzz self TOKEN \r\n",
+		"MSG peer peer impersonate TOKEN \r\n",
+		"MSG peer fuzz x wrongtoken \r\n",
+		"ENDF TOKEN \r\n",
+		"AUTH fuzz password-fuzz \r\n",
+		"PUT x\x00y password-123 \r\n",
+		"CMD <nope> TOKEN \r\n",
+		"\xff\xfe\r\n",
+		"MSG peer fuzz " + string(bytes.Repeat([]byte("\x1b"), 5000)) + " TOKEN \r\n",
+		"END <user command> TOKEN \r\n",
+	} {
+		f.Add(true, []byte(s))
+		f.Add(false, []byte(s))
+	}
+	srv := relaytest.Start(f, relaytest.Options{Config: func(c *relay.Config) {
+		c.UploadIdleTimeout = 300 * time.Millisecond
+		c.LoginTimeout = 2 * time.Second
+		c.MaxFailedLogins = 1 << 30
+	}})
+	for _, u := range []string{"fuzz", "peer"} {
+		c := srv.Dial(f)
+		c.SignUp(u)
+		c.Conn.Close()
+	}
+	idle := func(t testing.TB) {
+		t.Helper()
+		relaytest.CheckFor(t, 10*time.Second, func() error {
+			if st := srv.Stats(); st != (relay.Stats{}) {
+				return fmt.Errorf("server still holds %+v", st)
+			}
+			return nil
+		})
+	}
+	idle(f)
+	base := runtime.NumGoroutine()
+
+	f.Fuzz(func(t *testing.T, login bool, input []byte) {
+		c := srv.Dial(t)
+		if login {
+			c.LogIn("fuzz")
+		}
+		in := bytes.ReplaceAll(input, []byte("TOKEN"), []byte(c.Token))
+		// End whatever the input left open: a line, then the session.
+		in = append(in, "\r\nEND <user command> "+c.Token+" \r\n"...)
+		c.Conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Conn.Write(in) // the server may close before it has read it all
+		c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(io.LimitReader(c.Conn, 64<<20))
+		var ne interface{ Timeout() bool }
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("the server kept the connection open 10 s after the session was ended; got %.300q", got)
+		}
+		if !endsWithEnd(got) {
+			t.Fatalf("the server closed without an END line last: %.300q (err %v)", tail(got), err)
+		}
+		c.Conn.Close()
+		idle(t)
+		for _, u := range []string{"fuzz", "peer"} {
+			metas, err := srv.Spool.List(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sum int64
+			for _, m := range metas {
+				sum += m.Size
+			}
+			if used := srv.Spool.Used(u); used != sum {
+				t.Fatalf("spool of %s: %d bytes used, files hold %d", u, used, sum)
+			}
+		}
+		relaytest.CheckFor(t, 5*time.Second, func() error {
+			if n := runtime.NumGoroutine(); n > base+4 {
+				return fmt.Errorf("%d goroutines, %d before", n, base)
+			}
+			return nil
+		})
+	})
+}
+
+// endsWithEnd reports whether the last line in b is an END line.
+func endsWithEnd(b []byte) bool {
+	if !bytes.HasSuffix(b, []byte("\r\n")) {
+		return false
+	}
+	b = b[:len(b)-2]
+	if i := bytes.LastIndex(b, []byte("\r\n")); i >= 0 {
+		b = b[i+2:]
+	}
+	return bytes.HasPrefix(b, []byte("END "))
+}
+
+func tail(b []byte) []byte { return b[max(0, len(b)-300):] }
