@@ -1,4 +1,4 @@
-package relay
+package relay_test
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"sslmessager/internal/relay"
+	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/wire"
 )
 
@@ -16,15 +18,15 @@ import (
 // a pause between them, as a slow link would. Lines that arrive between
 // two files, and after the last one, are collected. It returns the files
 // and every other line up to CMD <file send complete>.
-func (c *tclient) slowDownload(pause time.Duration) (files []gotFile, lines []wire.Query) {
-	c.t.Helper()
-	c.send(wire.Get{Ack: true, Token: c.token})
-	begin, ok := c.nextNotCheck().(wire.Begin)
+func slowDownload(c *relaytest.Client, pause time.Duration) (files []relaytest.File, lines []wire.Query) {
+	c.T.Helper()
+	c.Send(wire.Get{Ack: true, Token: c.Token})
+	begin, ok := nextNotCheck(c).(wire.Begin)
 	if !ok {
-		c.t.Fatal("want BEGIN")
+		c.T.Fatal("want BEGIN")
 	}
 	for len(files) < begin.Count {
-		q := c.nextNotCheck()
+		q := nextNotCheck(c)
 		h, ok := q.(wire.FileHeader)
 		if !ok {
 			lines = append(lines, q)
@@ -32,41 +34,41 @@ func (c *tclient) slowDownload(pause time.Duration) (files []gotFile, lines []wi
 		}
 		data := make([]byte, h.Size)
 		for off := 0; off < len(data); {
-			c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
-			n, err := io.ReadFull(c.r, data[off:min(off+256<<10, len(data))])
+			c.Conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			n, err := io.ReadFull(c.R, data[off:min(off+256<<10, len(data))])
 			if err != nil {
-				c.t.Fatalf("file data after %d bytes: %v", off, err)
+				c.T.Fatalf("file data after %d bytes: %v", off, err)
 			}
 			off += n
 			time.Sleep(pause)
 		}
-		if q := c.nextNotCheck(); q != (wire.FileEnd{}) {
-			c.t.Fatalf("after the data: %#v", q)
+		if q := nextNotCheck(c); q != (wire.FileEnd{}) {
+			c.T.Fatalf("after the data: %#v", q)
 		}
-		files = append(files, gotFile{h, data})
+		files = append(files, relaytest.File{Header: h, Data: data})
 	}
 	for {
-		q := c.nextNotCheck()
+		q := nextNotCheck(c)
 		if q == (wire.Notice{Text: wire.NoticeSendComplete}) {
 			break
 		}
 		if _, ok := q.(wire.FileHeader); ok {
-			c.t.Fatal("a file after the announced count")
+			c.T.Fatal("a file after the announced count")
 		}
 		lines = append(lines, q)
 	}
 	for _, f := range files {
-		c.send(wire.AckFile{ID: f.h.ID, Token: c.token})
+		c.Send(wire.AckFile{ID: f.Header.ID, Token: c.Token})
 	}
 	return files, lines
 }
 
-func (c *tclient) nextNotCheck() wire.Query {
-	c.t.Helper()
-	c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	q, err := c.next()
+func nextNotCheck(c *relaytest.Client) wire.Query {
+	c.T.Helper()
+	c.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	q, err := c.Next()
 	if err != nil {
-		c.t.Fatal(err)
+		c.T.Fatal(err)
 	}
 	return q
 }
@@ -76,13 +78,13 @@ func (c *tclient) nextNotCheck() wire.Query {
 // file arrives byte-exact, every message arrives once and in order,
 // nobody is dropped, and the messages go out between the two files.
 func TestSlowDownloadWithMessagesLosesNothing(t *testing.T) {
-	h := startServer(t, nil)
+	h := relaytest.Start(t, relaytest.Options{})
 	alice, bob := twoUsers(t, h)
-	carol := h.dial(t)
-	carol.signUp("carol")
+	carol := h.Dial(t)
+	carol.SignUp("carol")
 	big := randomBytes(t, 32<<20)
-	alice.upload("bob", "big.bin", big)
-	alice.upload("bob", "small.txt", []byte("second file"))
+	alice.Upload("bob", "big.bin", big)
+	alice.Upload("bob", "small.txt", []byte("second file"))
 
 	const n = 500
 	text := func(i int) string { return fmt.Sprintf("%04d", i) + strings.Repeat("日", 1996) }
@@ -92,17 +94,17 @@ func TestSlowDownloadWithMessagesLosesNothing(t *testing.T) {
 		defer wg.Done()
 		time.Sleep(50 * time.Millisecond) // the download is under way
 		for i := range n {
-			carol.msg("bob", text(i))
+			carol.Msg("bob", text(i))
 		}
 	}()
-	files, lines := bob.slowDownload(5 * time.Millisecond)
+	files, lines := slowDownload(bob, 5*time.Millisecond)
 	wg.Wait()
-	if len(files) != 2 || !bytes.Equal(files[0].data, big) || string(files[1].data) != "second file" {
-		t.Fatalf("files: %d, first byte-exact %v", len(files), len(files) > 0 && bytes.Equal(files[0].data, big))
+	if len(files) != 2 || !bytes.Equal(files[0].Data, big) || string(files[1].Data) != "second file" {
+		t.Fatalf("files: %d, first byte-exact %v", len(files), len(files) > 0 && bytes.Equal(files[0].Data, big))
 	}
 	between := len(lines)
 	for len(lines) < n {
-		lines = append(lines, bob.nextNotCheck())
+		lines = append(lines, nextNotCheck(bob))
 	}
 	for i, q := range lines {
 		want := wire.Relay{Target: "bob", Sender: "carol", Text: text(i)}
@@ -115,9 +117,9 @@ func TestSlowDownloadWithMessagesLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d of %d messages arrived between the files or before CMD <file send complete>", between, n)
 	// Everyone is still online and nothing is left in bob's queue.
-	bob.send(wire.Online{Token: bob.token})
-	bob.expect(wire.OnlineList{Users: []string{"alice", "bob", "carol"}})
-	if left, _ := h.srv.cfg.Spool.List("bob"); len(left) != 0 {
+	bob.Send(wire.Online{Token: bob.Token})
+	bob.Expect(wire.OnlineList{Users: []string{"alice", "bob", "carol"}})
+	if left, _ := h.Spool.List("bob"); len(left) != 0 {
 		t.Fatalf("%d files left queued", len(left))
 	}
 }
@@ -127,33 +129,33 @@ func TestSlowDownloadWithMessagesLosesNothing(t *testing.T) {
 // group messages (more than the high-water mark in all) reach frank at
 // once; erin is never paused for dave.
 func TestGroupSenderNotSlowedByDownloadingMember(t *testing.T) {
-	h := startServer(t, func(c *Config) { c.StallWait = 10 * time.Second })
-	alice := h.dial(t)
-	alice.signUp("alice")
-	var dave, erin, frank *tclient
+	h := relaytest.Start(t, relaytest.Options{Config: func(c *relay.Config) { c.StallWait = 10 * time.Second }})
+	alice := h.Dial(t)
+	alice.SignUp("alice")
+	var dave, erin, frank *relaytest.Client
 	for _, p := range []struct {
-		c    **tclient
+		c    **relaytest.Client
 		name string
 	}{{&dave, "dave"}, {&erin, "erin"}, {&frank, "frank"}} {
-		*p.c = h.dial(t)
-		(*p.c).signUp(p.name)
+		*p.c = h.Dial(t)
+		(*p.c).SignUp(p.name)
 	}
-	dave.send(wire.Group{Token: dave.token})
-	frank.send(wire.Group{Token: frank.token})
-	checkFor(t, "two group members", 5*time.Second, func() bool { return len(h.srv.hub.groupMembers()) == 2 })
+	dave.Send(wire.Group{Token: dave.Token})
+	frank.Send(wire.Group{Token: frank.Token})
+	checkFor(t, "two group members", 5*time.Second, func() bool { return h.Stats().GroupMembers == 2 })
 	big := randomBytes(t, 32<<20)
-	alice.upload("dave", "big.bin", big)
+	alice.Upload("dave", "big.bin", big)
 
-	dave.send(wire.Get{Ack: true, Token: dave.token})
-	if _, ok := dave.nextNotCheck().(wire.Begin); !ok {
+	dave.Send(wire.Get{Ack: true, Token: dave.Token})
+	if _, ok := nextNotCheck(dave).(wire.Begin); !ok {
 		t.Fatal("want BEGIN")
 	}
-	hdr, ok := dave.nextNotCheck().(wire.FileHeader)
+	hdr, ok := nextNotCheck(dave).(wire.FileHeader)
 	if !ok {
 		t.Fatal("want a file header")
 	}
 	head := make([]byte, 1<<20)
-	if _, err := io.ReadFull(dave.r, head); err != nil {
+	if _, err := io.ReadFull(dave.R, head); err != nil {
 		t.Fatal(err)
 	}
 	// dave now reads nothing; the server's writer is stuck in his file.
@@ -161,10 +163,10 @@ func TestGroupSenderNotSlowedByDownloadingMember(t *testing.T) {
 	text := func(i int) string { return fmt.Sprintf("%04d", i) + strings.Repeat("語", 1996) }
 	start := time.Now()
 	for i := range n {
-		erin.send(wire.GroupMsg{Sender: "erin", Text: text(i), Token: erin.token})
+		erin.Send(wire.GroupMsg{Sender: "erin", Text: text(i), Token: erin.Token})
 	}
 	for i := range n {
-		frank.expect(wire.RelayGroup{Sender: "erin", Text: text(i)})
+		frank.Expect(wire.RelayGroup{Sender: "erin", Text: text(i)})
 	}
 	took := time.Since(start)
 	// With a 10 s stall per paused query, one pause would show.
@@ -175,19 +177,19 @@ func TestGroupSenderNotSlowedByDownloadingMember(t *testing.T) {
 
 	// dave resumes and gets the rest of his file and then every message.
 	rest := make([]byte, hdr.Size-int64(len(head)))
-	dave.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
-	if _, err := io.ReadFull(dave.r, rest); err != nil {
+	dave.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(dave.R, rest); err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(append(head, rest...), big) {
 		t.Fatal("file not byte-exact")
 	}
-	if q := dave.nextNotCheck(); q != (wire.FileEnd{}) {
+	if q := nextNotCheck(dave); q != (wire.FileEnd{}) {
 		t.Fatalf("after the data: %#v", q)
 	}
 	// A one-file download: the lines follow its end.
-	dave.expect(wire.Notice{Text: wire.NoticeSendComplete})
+	dave.Expect(wire.Notice{Text: wire.NoticeSendComplete})
 	for i := range n {
-		dave.expect(wire.RelayGroup{Sender: "erin", Text: text(i)})
+		dave.Expect(wire.RelayGroup{Sender: "erin", Text: text(i)})
 	}
 }

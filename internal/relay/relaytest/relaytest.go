@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,18 +31,29 @@ type Server struct {
 	Addr     string          // host:port the server listens on
 	CAFile   string          // the CA certificate clients should trust
 	Dir      string          // certificates, users.csv and the spool directory
-	Accounts *accounts.Store // closed by the test's cleanup
+	Accounts *accounts.Store // closed by Stop and the test's cleanup
 	Spool    *spool.Spool    // nil with Options.NoSpool
+
+	t      testing.TB
+	opts   Options
+	cfg    relay.Config
+	served chan error
 }
 
 // Options change what Start starts. The zero value is a server with a
-// default spool and a discarding logger.
+// default spool and a logger that writes to the test log under -v and
+// nowhere otherwise.
 type Options struct {
 	Spool   spool.Options // options of the spool in Dir/spool
 	NoSpool bool          // no spool: file transfer disabled
 	// Config may change the configuration before relay.New, for example
 	// its Logger or timeouts. Accounts get the Logger it leaves.
 	Config func(*relay.Config)
+	// Wrap, if set, wraps the listener, for example to change the
+	// accepted connections' socket options.
+	Wrap func(net.Listener) net.Listener
+	// Listen is the address to listen on; "127.0.0.1:0" if empty.
+	Listen string
 }
 
 // Certs writes a CA and a server certificate for 127.0.0.1 and localhost
@@ -57,9 +69,8 @@ func Certs(t testing.TB) string {
 
 // Start starts a real server on 127.0.0.1:0 with certificates from Certs,
 // accounts at bcrypt's minimum cost in Dir/users.csv and, unless
-// opts.NoSpool, a spool in Dir/spool. The test's cleanup shuts it down
-// (waiting up to 10 s), fails the test if Serve returned anything but
-// relay.ErrServerClosed, and closes the account store.
+// opts.NoSpool, a spool in Dir/spool. The test's cleanup stops it (see
+// Stop).
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
 	dir := Certs(t)
@@ -68,43 +79,94 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatal(err)
 	}
 	cfg := relay.Config{TLSConfig: tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if testing.Verbose() {
+		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	if opts.Config != nil {
 		opts.Config(&cfg)
 	}
-	acc, err := accounts.Open(filepath.Join(dir, "users.csv"), accounts.Options{Cost: bcrypt.MinCost, Logger: cfg.Logger})
+	s := &Server{t: t, opts: opts, cfg: cfg, Dir: dir, CAFile: filepath.Join(dir, pki.CAFile)}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// testWriter sends log lines to the test log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (s *Server) start() {
+	t := s.t
+	t.Helper()
+	acc, err := accounts.Open(filepath.Join(s.Dir, "users.csv"), accounts.Options{Cost: bcrypt.MinCost, Logger: s.cfg.Logger})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var sp *spool.Spool
-	if !opts.NoSpool {
-		if sp, err = spool.Open(filepath.Join(dir, "spool"), opts.Spool); err != nil {
+	if !s.opts.NoSpool {
+		so := s.opts.Spool
+		if so.Logger == nil {
+			so.Logger = s.cfg.Logger
+		}
+		if sp, err = spool.Open(filepath.Join(s.Dir, "spool"), so); err != nil {
 			acc.Close()
 			t.Fatal(err)
 		}
 	}
+	cfg := s.cfg
 	cfg.Accounts, cfg.Spool = acc, sp
 	srv, err := relay.New(cfg)
 	if err != nil {
 		acc.Close()
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr := s.opts.Listen
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := relay.Listen(addr)
 	if err != nil {
 		acc.Close()
 		t.Fatal(err)
 	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; !errors.Is(err, relay.ErrServerClosed) {
-			t.Errorf("Serve: %v", err)
-		}
-		acc.Close()
-	})
-	return &Server{Server: srv, Addr: l.Addr().String(), CAFile: filepath.Join(dir, pki.CAFile), Dir: dir, Accounts: acc, Spool: sp}
+	if s.opts.Wrap != nil {
+		l = s.opts.Wrap(l)
+	}
+	s.served = make(chan error, 1)
+	go func(served chan error) { served <- srv.Serve(l) }(s.served)
+	s.Server, s.Addr, s.Accounts, s.Spool = srv, l.Addr().String(), acc, sp
+}
+
+// Stop shuts the server down gracefully (waiting up to 10 s), fails the
+// test if Shutdown overran or Serve returned anything but
+// relay.ErrServerClosed, and closes the account store. Stopping a stopped
+// server does nothing.
+func (s *Server) Stop() {
+	if s.Server == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.Server.Shutdown(ctx); err != nil {
+		s.t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-s.served; !errors.Is(err, relay.ErrServerClosed) {
+		s.t.Errorf("Serve: %v", err)
+	}
+	s.Accounts.Close()
+	s.Server = nil
+}
+
+// Restart stops the server and starts a new one on the same directory
+// (same certificates, users.csv and spool), on a new port.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.start()
 }
 
 // CheckFor calls f until it returns nil or limit passes, then fails the
