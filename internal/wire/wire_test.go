@@ -36,6 +36,11 @@ var clientCases = []struct {
 	{"BEGINF my\\x20file.txt bob 0 " + tok + " \r\n", Upload{Name: "my file.txt", Target: "bob", Size: 0, Token: tok}},
 	{"ENDF " + tok + " \r\n", UploadEnd{Token: tok}},
 	{"ACKF 0123abcd " + tok + " \r\n", AckFile{ID: "0123abcd", Token: tok}},
+	{"CMD <carbons> " + tok + " \r\n", Carbons{Token: tok}},
+	// Passwords up to 72 bytes are passwords; longer words still parse, so
+	// the account rules can answer TRY with the reason.
+	{"AUTH alice " + strings.Repeat("p", 72) + " \r\n", Auth{User: "alice", Pass: strings.Repeat("p", 72)}},
+	{"PUT alice " + strings.Repeat("p", 200) + " \r\n", SignUp{User: "alice", Pass: strings.Repeat("p", 200)}},
 }
 
 func stripCRLF(t *testing.T, s string) []byte {
@@ -89,6 +94,9 @@ func TestParseClientErrors(t *testing.T) {
 		"ENDF", "ENDF a b", "ACKF " + tok,
 		"MSG bob alice hi\r\n " + tok,
 		"msg bob alice hi " + tok,
+		"PUT alice " + strings.Repeat("p", MaxPasswordWordBytes+1),
+		"AUTH " + strings.Repeat("u", MaxWordBytes+1) + " password",
+		"CMD <carbons>",
 	} {
 		q, err := ParseClient([]byte(line))
 		if err == nil {
@@ -115,6 +123,7 @@ var serverCases = []struct {
 	{Relay{Target: "bob", Sender: "alice", Text: "a\tb\\c\nd\x1b[31m\u202e"}, "RELAY bob alice a\\tb\\\\c\\nd\\x1b[31m\\xe2\\x80\\xae\\n \r\n"},
 	{Relay{Target: "bob", Sender: "alice", Text: "日本語 ok"}, "RELAY bob alice 日本語 ok\\n \r\n"},
 	{RelayGroup{Sender: "alice", Text: "hi all"}, "RELAYG alice hi all\\n \r\n"},
+	{Carbon{Target: "bob", Sender: "alice", Text: "sent elsewhere\t"}, "CARBON bob alice sent elsewhere\\t\\n \r\n"},
 	{NotOnline{Reason: ReasonNotOnline}, "CNT <user not online> \r\n"},
 	{Check{}, "CHECK \r\n"},
 	{OnlineList{Users: []string{"alice", "bob"}}, "CMD <alice bob> \r\n"},
