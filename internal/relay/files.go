@@ -21,6 +21,7 @@ var (
 	lineFileEnd        = wire.MustFormat(wire.FileEnd{})
 	lineBeginNone      = wire.MustFormat(wire.Begin{Count: 0})
 	lineStopError      = wire.MustFormat(wire.Stop{Reason: reasonServerError})
+	lineFilesGone      = wire.MustFormat(wire.End{Reason: "queued files changed during the download, ask again"})
 )
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
@@ -300,6 +301,8 @@ func (c *session) sendFiles(j *getJob) error {
 	for i := range metas {
 		f, m, err := c.openNext(metas, i, sent)
 		if err != nil {
+			c.logger().Info("closing: announced files gone", "announced", len(metas), "sent", i)
+			c.conn.Write(lineFilesGone) // the stream cannot go on; say why
 			return err
 		}
 		err = c.sendFile(f, m, j.ack, *bufp)
