@@ -39,7 +39,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 			h := newHub()
 			members := make([]*session, n)
 			for i := range members {
-				s := &session{srv: srv, out: newOutbound(func() {}), user: fmt.Sprint("u", i)}
+				s := &session{srv: srv, out: newOutbound(func() {}, srv.cfg.MaxQueueBytes, srv.highWater), user: fmt.Sprint("u", i)}
 				s.key = s.user
 				members[i] = s
 				h.add(s, 0, func() {})
@@ -50,7 +50,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 			drain := func() {
 				for _, m := range members {
 					batch, _ := m.out.take(false)
-					m.out.sent(len(batch)*len(line), srv.highWater)
+					m.out.sent(len(batch) * len(line))
 					m.out.recycle(batch)
 				}
 			}

@@ -250,7 +250,7 @@ func (c *session) handleGet(q wire.Get) bool {
 		c.send(lineSendComplete)
 		return true
 	}
-	if c.out.enqueueJob(&getJob{ack: q.Ack}, c.srv.cfg.MaxQueueBytes) == overflow {
+	if c.out.enqueueJob(&getJob{ack: q.Ack}) == overflow {
 		c.dropSlow()
 		return false
 	}
@@ -390,7 +390,7 @@ func (c *session) sendWaitingLines() error {
 		}
 		n += it.cost()
 	}
-	c.out.sent(n, c.srv.highWater)
+	c.out.sent(n)
 	return err
 }
 

@@ -145,14 +145,22 @@ type outbound struct {
 	flush   bool          // guarded by mu; with closing: send what is queued first
 	final   []byte        // guarded by mu; the last line, sent after the rest
 	running bool          // guarded by mu; a writer goroutine is on the queue
-	// downloading is set while the writer streams a download: lines
-	// queued meanwhile wait behind it without stalling their producers,
-	// up to backlogFactor times the cap (see enqueue).
+	// downloading is set while the writer streams a download. backlog is
+	// set with it and stays set after the download until the queue is
+	// back under its cap: meanwhile lines wait without stalling their
+	// producers, up to backlogFactor times the cap (see enqueue).
 	downloading bool   // guarded by mu
-	start       func() // starts a writer goroutine; set before first use
+	backlog     bool   // guarded by mu
+	start       func() // starts a writer goroutine
+	max         int    // the cap in bytes
+	highWater   int    // above it producers are asked to wait
 }
 
-func newOutbound(start func()) *outbound { return &outbound{start: start} }
+// newOutbound returns a queue capped at max bytes whose producers are
+// asked to wait above highWater; start starts a writer goroutine.
+func newOutbound(start func(), max, highWater int) *outbound {
+	return &outbound{start: start, max: max, highWater: highWater}
+}
 
 // wakeLocked must hold o.mu; it reports whether the caller must call
 // o.start once it has released the lock.
@@ -186,15 +194,15 @@ const backlogFactor = 4
 // While a download is streaming, lines wait behind it: the queue may then
 // hold up to backlogFactor*max bytes before it overflows, and no producer
 // is asked to wait, since the consumer is reading.
-func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-chan struct{}) {
+func (o *outbound) enqueue(line []byte) (enqueueResult, <-chan struct{}) {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return closed, nil
 	}
-	limit := max
-	if o.downloading {
-		limit = backlogFactor * max
+	limit := o.max
+	if o.backlog {
+		limit = backlogFactor * o.max
 	}
 	if o.size+len(line) > limit {
 		o.mu.Unlock()
@@ -203,7 +211,7 @@ func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-ch
 	o.lines = append(o.lines, item{line: line})
 	o.size += len(line)
 	var stall chan struct{}
-	if o.size > highWater && !o.downloading {
+	if o.size > o.highWater && !o.backlog {
 		if o.stalled == nil {
 			o.stalled = make(chan struct{})
 		}
@@ -218,13 +226,13 @@ func (o *outbound) enqueue(line []byte, max, highWater int) (enqueueResult, <-ch
 }
 
 // enqueueJob adds a download, which counts jobCost against the cap.
-func (o *outbound) enqueueJob(j *getJob, max int) enqueueResult {
+func (o *outbound) enqueueJob(j *getJob) enqueueResult {
 	o.mu.Lock()
 	if o.closing {
 		o.mu.Unlock()
 		return closed
 	}
-	if o.size+jobCost > max {
+	if o.size+jobCost > o.max {
 		o.mu.Unlock()
 		return overflow
 	}
@@ -294,10 +302,13 @@ func (o *outbound) take(mayStop bool) (batch []item, done bool) {
 
 // sent releases n written bytes and wakes stalled producers once the queue
 // is below the high-water mark.
-func (o *outbound) sent(n, highWater int) {
+func (o *outbound) sent(n int) {
 	o.mu.Lock()
 	o.size -= n
-	if o.size <= highWater {
+	if o.backlog && !o.downloading && o.size <= o.max {
+		o.backlog = false
+	}
+	if o.size <= o.highWater {
 		o.releaseStallLocked()
 	}
 	o.mu.Unlock()
@@ -308,8 +319,11 @@ func (o *outbound) setDownloading(on bool) {
 	o.mu.Lock()
 	o.downloading = on
 	if on {
+		o.backlog = true
 		// Producers waiting on this queue need not wait any more.
 		o.releaseStallLocked()
+	} else if o.size <= o.max {
+		o.backlog = false
 	}
 	o.mu.Unlock()
 }

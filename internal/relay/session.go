@@ -88,7 +88,7 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		writerDone: make(chan struct{}),
 		remote:     bc.RemoteAddr().String(),
 	}
-	c.out = newOutbound(func() { s.goTracked(c.writeLoop) })
+	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, s.cfg.MaxQueueBytes, s.highWater)
 	c.r = wire.NewReader(c, readBufferSize)
 	return c
 }
@@ -237,7 +237,7 @@ func (c *session) admit(u accounts.User) bool {
 // overflows is dropped as a slow consumer. The channel, if not nil, closes
 // when the queue has drained below its high-water mark.
 func (c *session) send(line []byte) <-chan struct{} {
-	res, stall := c.out.enqueue(line, c.srv.cfg.MaxQueueBytes, c.srv.highWater)
+	res, stall := c.out.enqueue(line)
 	if res == overflow {
 		c.dropSlow()
 	}
@@ -325,7 +325,7 @@ func (c *session) writeLoop() {
 				err = ferr
 			}
 			c.out.recycle(batch)
-			c.out.sent(n, c.srv.highWater)
+			c.out.sent(n)
 			if err != nil {
 				// The reader sees the closed connection and takes the
 				// session off the hub. Only immutable fields here: this
