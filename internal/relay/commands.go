@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"sslmessager/internal/accounts"
 	"sslmessager/internal/wire"
 )
 
@@ -35,7 +34,7 @@ func (c *session) dispatch(q wire.Query) bool {
 
 // isMe reports whether a sender word names this session's user. Names are
 // one identity in any case.
-func (c *session) isMe(sender string) bool { return accounts.Fold(sender) == c.key }
+func (c *session) isMe(sender string) bool { return wire.FoldName(sender) == c.key }
 
 // MSG target sender text... token
 func (c *session) handleMsg(q wire.Msg) bool {

@@ -5,14 +5,14 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"sslmessager/internal/accounts"
+	"sslmessager/internal/wire"
 )
 
 // hub knows who is online and who is in group mode. It never does I/O and
 // never calls into a session while holding its lock.
 type hub struct {
 	mu    sync.RWMutex
-	users map[string]*session // guarded by mu; accounts.Fold(name) -> session
+	users map[string]*session // guarded by mu; wire.FoldName(name) -> session
 
 	groupMu sync.Mutex                 // serializes changes to group
 	group   atomic.Pointer[[]*session] // members in group mode; copy on write
@@ -50,7 +50,7 @@ func (h *hub) remove(s *session) {
 // lookup finds the session of a user, by any case of the name.
 func (h *hub) lookup(name string) *session {
 	h.mu.RLock()
-	s := h.users[accounts.Fold(name)]
+	s := h.users[wire.FoldName(name)]
 	h.mu.RUnlock()
 	return s
 }

@@ -53,7 +53,7 @@ type session struct {
 
 	// Set once by login before the session joins the hub; read-only after.
 	user  string // as registered
-	key   string // accounts.Fold(user)
+	key   string // wire.FoldName(user)
 	token string
 	in    bool // logged in: on the hub
 
@@ -193,7 +193,7 @@ func (c *session) login() bool {
 func (c *session) admit(u accounts.User) bool {
 	var b [32]byte
 	rand.Read(b[:])
-	c.user, c.key, c.token = u.Name, accounts.Fold(u.Name), hex.EncodeToString(b[:])
+	c.user, c.key, c.token = u.Name, wire.FoldName(u.Name), hex.EncodeToString(b[:])
 	accept := wire.MustFormat(wire.Accept{User: c.user, Token: c.token})
 	if !c.srv.hub.add(c, func() { c.send(accept) }) {
 		c.logger().Info("log-in refused: already online")
