@@ -62,7 +62,7 @@ type usage struct {
 type claim struct {
 	bytes     int64 // against the quota and the spool's total
 	files     int   // against the recipient's file count
-	unwritten int64 // declared bytes not yet on disk, held against the free space
+	unwritten int64 // reserved bytes not yet on disk, held against the free space
 	free      int64 // free bytes on the file system now; < 0: unknown, no check
 }
 
@@ -80,9 +80,9 @@ func (s *Spool) reserve(key string, c claim) error {
 	case s.maxTotal > 0 && c.bytes > s.maxTotal-s.total:
 		return fmt.Errorf("%w: %d bytes used of %d", ErrSpoolFull, s.total, s.maxTotal)
 	case s.minFree > 0 && c.free >= 0 && c.free-s.unwritten-c.bytes < s.minFree:
-		// c.bytes is the declared size at Begin, or the chunk about to be
-		// written for data of unknown size; s.unwritten is what uploads
-		// in progress declared and have not written yet.
+		// c.bytes is the declared size at Begin, or the chunk reserved
+		// for data of unknown size; s.unwritten is what uploads in
+		// progress reserved and have not written yet.
 		return fmt.Errorf("%w: %d bytes free, %d promised to uploads, floor %d", ErrStorageFull, c.free, s.unwritten, s.minFree)
 	}
 	u.bytes += c.bytes
@@ -112,7 +112,7 @@ func (s *Spool) release(key string, bytes int64, files int, unwritten int64) {
 	}
 }
 
-// wrote records that n declared bytes reached the disk.
+// wrote records that n reserved bytes reached the disk.
 func (s *Spool) wrote(n int64) {
 	s.mu.Lock()
 	s.unwritten -= n

@@ -391,3 +391,47 @@ func TestListMax(t *testing.T) {
 		t.Errorf("Open(%s) = %v", ids[1], got)
 	}
 }
+
+// TestUnknownSizeReservesAhead checks the accounting of an upload of
+// unknown size: it holds up to reserveChunk bytes ahead of its data, which
+// count against the free space too, and gives back the excess at Commit
+// and everything at Abort.
+func TestUnknownSizeReservesAhead(t *testing.T) {
+	s := openSpool(t, t.TempDir(), Options{})
+	unwritten := func() int64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.unwritten
+	}
+	u, err := s.Begin("bob", "alice", "x", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if _, err := u.Write([]byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Used("alice") != reserveChunk || unwritten() != reserveChunk-1000 {
+		t.Errorf("after 1000 bytes: Used %d, unwritten %d; want %d and %d", s.Used("alice"), unwritten(), reserveChunk, reserveChunk-1000)
+	}
+	// A write across the reserved chunk reserves the next one.
+	if _, err := u.Write(make([]byte, reserveChunk)); err != nil {
+		t.Fatal(err)
+	}
+	if s.Used("alice") != 2*reserveChunk || unwritten() != reserveChunk-1000 {
+		t.Errorf("Used = %d, unwritten %d; want %d and %d", s.Used("alice"), unwritten(), 2*reserveChunk, reserveChunk-1000)
+	}
+	if _, err := u.Commit(""); err != nil {
+		t.Fatal(err)
+	}
+	if s.Used("alice") != reserveChunk+1000 || s.TotalBytes() != reserveChunk+1000 || unwritten() != 0 {
+		t.Errorf("after Commit: Used %d, TotalBytes %d, unwritten %d", s.Used("alice"), s.TotalBytes(), unwritten())
+	}
+	u, _ = s.Begin("bob", "carol", "x", -1)
+	u.Write([]byte("abc"))
+	u.Abort()
+	if s.Used("carol") != 0 || s.Queued("carol") != 0 || unwritten() != 0 {
+		t.Errorf("after Abort: Used %d, Queued %d, unwritten %d", s.Used("carol"), s.Queued("carol"), unwritten())
+	}
+}

@@ -54,9 +54,10 @@
 // (ErrTooManyFiles; the file counts from Begin), the bytes of the whole
 // spool (ErrSpoolFull) and a floor of free disk space (ErrStorageFull,
 // checked with statfs against the declared size and what other uploads in
-// progress declared but have not written yet). An upload of unknown size
-// reserves its bytes as Write goes and is checked against the byte limits
-// and the floor with every Write. The accounting lives in memory: Open
+// progress reserved but have not written yet). An upload of unknown size
+// reserves its bytes as Write goes, 1 MiB ahead (or just what a write needs
+// near a limit), and is checked against the byte limits and the floor with
+// every reservation. The accounting lives in memory: Open
 // recomputes it from the metadata, a failed or aborted upload releases its
 // reservation, and a committed one keeps it until Remove.
 package spool
@@ -86,6 +87,9 @@ import (
 
 // MaxNameBytes is the longest file name the spool stores, in bytes.
 const MaxNameBytes = 255
+
+// reserveChunk is how far ahead an upload of unknown size reserves bytes.
+const reserveChunk = 1 << 20
 
 // errFinished is returned by Write and Commit on an upload that was already
 // committed or aborted.
@@ -162,7 +166,7 @@ type Spool struct {
 	mu        sync.Mutex
 	used      map[string]usage // folded recipient -> committed + reserved; must hold s.mu
 	total     int64            // sum of used bytes; must hold s.mu
-	unwritten int64            // declared bytes of uploads in progress not yet written; must hold s.mu
+	unwritten int64            // bytes reserved by uploads in progress and not yet written; must hold s.mu
 	synced    map[string]bool  // recipient dirs known to be fsynced into dir; must hold s.mu
 	lastNano  int64            // last time component handed out in an id; must hold s.mu
 }
@@ -404,7 +408,7 @@ type Upload struct {
 	mu       sync.Mutex
 	f        *os.File // nil once closed
 	written  int64
-	reserved int64 // bytes held against the quota and the spool's total
+	reserved int64 // bytes held against the limits: written plus not yet written
 	files    int   // 1 while the upload holds its place in the file count
 	done     bool  // committed or aborted
 	err      error // sticky Write error; the upload was aborted
@@ -432,18 +436,25 @@ func (u *Upload) Write(p []byte) (int, error) {
 	case n64 > u.s.maxFile-u.written:
 		return 0, u.fail(fmt.Errorf("%w: limit %d bytes", ErrTooLarge, u.s.maxFile))
 	}
-	if u.declared < 0 && n64 > 0 {
-		if err := u.s.reserve(u.key, claim{bytes: n64, free: u.s.freeSpace()}); err != nil {
+	if need := u.written + n64 - u.reserved; need > 0 {
+		// Unknown size: reserve ahead in chunks, so that the limits and
+		// the free space are checked once per chunk, not per write; near a
+		// limit, reserve just what this write needs.
+		chunk := max(need, min(reserveChunk, u.s.maxFile-u.reserved))
+		err := u.s.reserve(u.key, claim{bytes: chunk, unwritten: chunk, free: u.s.freeSpace()})
+		if err != nil && chunk > need {
+			chunk = need
+			err = u.s.reserve(u.key, claim{bytes: chunk, unwritten: chunk, free: u.s.freeSpace()})
+		}
+		if err != nil {
 			return 0, u.fail(err)
 		}
-		u.reserved += n64
+		u.reserved += chunk
 	}
 	n, err := u.f.Write(p)
 	u.h.Write(p[:n])
 	u.written += int64(n)
-	if u.declared >= 0 {
-		u.s.wrote(int64(n))
-	}
+	u.s.wrote(int64(n))
 	if err != nil {
 		return n, u.fail(fmt.Errorf("spool: %w", err))
 	}
@@ -479,6 +490,10 @@ func (u *Upload) Commit(wantSHA256 string) (Meta, error) {
 		return Meta{}, err
 	}
 	u.done = true
+	// The file keeps what it holds; a reservation made ahead goes back.
+	excess := u.reserved - u.written
+	u.s.release(u.key, excess, 0, excess)
+	u.reserved = u.written
 	return m, nil
 }
 
@@ -604,11 +619,7 @@ func (u *Upload) abortLocked() error {
 		u.f = nil
 	}
 	err := removeIfExists(u.tmpPath)
-	unwritten := int64(0)
-	if u.declared >= 0 {
-		unwritten = u.declared - u.written
-	}
-	u.s.release(u.key, u.reserved, u.files, unwritten)
+	u.s.release(u.key, u.reserved, u.files, u.reserved-u.written)
 	u.reserved, u.files = 0, 0
 	return err
 }
@@ -723,7 +734,8 @@ func (s *Spool) Remove(recipient, id string) error {
 }
 
 // Used returns the recipient's queued bytes: committed files plus
-// reservations of uploads in progress. It is 0 for an invalid name.
+// reservations of uploads in progress (an upload of unknown size reserves
+// up to 1 MiB ahead of its data). It is 0 for an invalid name.
 func (s *Spool) Used(recipient string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
