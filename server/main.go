@@ -44,6 +44,8 @@ Examples:
    server --listen 127.0.0.1:18443           loopback only
    server --users /var/lib/sslm/users.csv --spool /var/lib/sslm/spool
    server --listen 127.0.0.1:0 --addr-file addr.txt   any free port, written to addr.txt
+   server --max-queued-files 200 --spool-max 50000000000 --min-free-disk 5000000000
+                                             at most 200 files per recipient, 50 GB in all, keep 5 GB free
 
 SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 10 s).`,
 		HideHelpCommand: true,
@@ -56,6 +58,9 @@ SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 
 			&cli.StringFlag{Name: "spool", Value: "spool", Usage: "`DIR` where uploaded files wait for their recipients", EnvVars: []string{"SSLM_SPOOL"}},
 			&cli.Int64Flag{Name: "max-file-size", Value: spool.DefaultMaxFileSize, Usage: "largest upload in `BYTES`"},
 			&cli.Int64Flag{Name: "quota", Value: spool.DefaultQuota, Usage: "`BYTES` queued for one recipient at most"},
+			&cli.IntFlag{Name: "max-queued-files", Value: spool.DefaultMaxQueuedFiles, Usage: "at most `N` files queued for one recipient, uploads in progress included (0: no limit)"},
+			&cli.Int64Flag{Name: "spool-max", Value: 0, Usage: "`BYTES` the whole spool may hold, all recipients together (0: no limit)"},
+			&cli.Int64Flag{Name: "min-free-disk", Value: spool.DefaultMinFreeDisk, Usage: "`BYTES` of disk space uploads must leave free on the spool's file system (0: no floor)"},
 			&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
 			&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
 			&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
@@ -81,6 +86,11 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--pprof: %w", err)
 		}
 	}
+	for _, name := range []string{"max-queued-files", "spool-max", "min-free-disk"} {
+		if cc.Int64(name) < 0 {
+			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int64(name))
+		}
+	}
 	raiseFileLimit(logger, cc.Int("max-conns"))
 	tlsConfig, err := pki.ServerTLSConfig(cc.String("cert"), cc.String("key"))
 	if err != nil {
@@ -92,7 +102,12 @@ func run(cc *cli.Context) error {
 	}
 	defer acc.Close()
 	sp, err := spool.Open(cc.String("spool"), spool.Options{
-		MaxFileSize: cc.Int64("max-file-size"), Quota: cc.Int64("quota"), Logger: logger,
+		MaxFileSize:    cc.Int64("max-file-size"),
+		Quota:          cc.Int64("quota"),
+		MaxQueuedFiles: zeroIsNoLimit(cc.Int("max-queued-files")),
+		MaxTotalBytes:  cc.Int64("spool-max"),
+		MinFreeDisk:    zeroIsNoLimit(cc.Int64("min-free-disk")),
+		Logger:         logger,
 	})
 	if err != nil {
 		return err
@@ -152,6 +167,15 @@ func run(cc *cli.Context) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// zeroIsNoLimit maps a flag's 0 ("no limit") to spool.NoLimit; the spool's
+// Options read 0 as "the default".
+func zeroIsNoLimit[T int | int64](v T) T {
+	if v == 0 {
+		return spool.NoLimit
+	}
+	return v
 }
 
 func newLogger(level string, json bool) (*slog.Logger, error) {

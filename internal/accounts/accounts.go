@@ -6,10 +6,21 @@
 // users.csv open at a time.
 //
 // Identity is case-insensitive: "Alice" and "alice" are one account (see
-// Fold), while the name is kept as registered. Passwords are stored as bcrypt
-// hashes. An account returned by Create without error has been written and
-// fsynced, so it survives a crash; a row torn by a crash during an append is
-// skipped and repaired by the next Open.
+// wire.FoldName), while the name is kept as registered. The name and
+// password rules are wire.CheckUserName and wire.CheckPassword. Passwords
+// are stored as bcrypt hashes.
+//
+// # Durability
+//
+// An account returned by Create without error has been written and fsynced,
+// so it survives a crash; a Create that returns an error (also one racing
+// with Close) has written no row. Rows are only ever appended, and a crash
+// during an append can only leave an unterminated last line: Open skips it
+// with a warning and repairs the file. Every other malformed line, the last
+// one included when it ends in a newline, is an error naming the file and
+// line. Before any rewrite (today only that repair) the previous file is
+// copied, fsynced, to users.csv.bak next to it. An empty (0-byte) file is a
+// new store: Open writes the header row into it.
 package accounts
 
 import (
@@ -22,34 +33,26 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/gocarina/gocsv"
 	"golang.org/x/crypto/bcrypt"
+
+	"sslmessager/internal/durable"
+	"sslmessager/internal/wire"
 )
 
-// Limits and defaults for names, passwords and hashing.
-const (
-	// MinNameLen is the shortest allowed user name, in bytes.
-	MinNameLen = 1
-	// MaxNameLen is the longest allowed user name, in bytes.
-	MaxNameLen = 15
-	// MinPasswordLen is the shortest allowed password, in bytes.
-	MinPasswordLen = 8
-	// MaxPasswordLen is the longest allowed password, in bytes (bcrypt's
-	// limit).
-	MaxPasswordLen = 72
-	// DefaultCost is the bcrypt cost used for new hashes when Options.Cost
-	// is zero.
-	DefaultCost = 10
-)
+// DefaultCost is the bcrypt cost used for new hashes when Options.Cost is
+// zero.
+const DefaultCost = 10
+
+// BackupSuffix is appended to the account file's path to name the copy of
+// the previous file that is kept before any rewrite.
+const BackupSuffix = ".bak"
 
 // Roles an account can have.
 const (
@@ -59,25 +62,21 @@ const (
 
 // Errors returned by the store and the validators. Test with errors.Is.
 var (
-	// ErrInvalidName means a user name breaks the naming rules.
-	ErrInvalidName = errors.New("accounts: invalid user name: use 1-15 ASCII letters, digits or '_'")
-	// ErrReservedName means a user name is a reserved word.
-	ErrReservedName = errors.New("accounts: user name is reserved")
+	// ErrInvalidName means a user name breaks the naming rules. It is
+	// wire.ErrUserName, so errors.Is matches either.
+	ErrInvalidName = wire.ErrUserName
+	// ErrReservedName means a user name is a command word. It is
+	// wire.ErrReservedName.
+	ErrReservedName = wire.ErrReservedName
 	// ErrTaken means the name is already registered (case-insensitively).
 	ErrTaken = errors.New("accounts: user name already taken")
-	// ErrInvalidPassword means a password breaks the password rules.
-	ErrInvalidPassword = errors.New("accounts: invalid password: use 8-72 bytes of UTF-8 without spaces or control characters")
+	// ErrInvalidPassword means a password breaks the password rules. It is
+	// wire.ErrPassword.
+	ErrInvalidPassword = wire.ErrPassword
 	// ErrBadCredentials means an unknown user or a wrong password; the two
 	// cases are deliberately not distinguished.
 	ErrBadCredentials = errors.New("accounts: bad user name or password")
 )
-
-// reserved holds the folded words that cannot be user names.
-var reserved = map[string]struct{}{
-	"quit": {}, "status": {}, "toggle": {}, "admin": {}, "upload": {},
-	"download": {}, "online": {}, "new_target": {}, "help": {}, "get": {},
-	"group": {},
-}
 
 // header is the exact header row of users.csv, in column order.
 var header = []string{"name", "password_hash", "created", "role"}
@@ -117,63 +116,17 @@ type Store struct {
 	broken error    // sticky: the file may hold a torn row; must hold s.fileMu
 
 	mu      sync.RWMutex
-	users   map[string]User     // Fold(name) -> committed user; must hold s.mu
+	users   map[string]User     // wire.FoldName(name) -> committed user; must hold s.mu
 	pending map[string]struct{} // names reserved by in-flight Creates; must hold s.mu
 	closed  bool                // must hold s.mu
 }
 
-// Fold returns the identity key of a user name: its ASCII lower-case form.
-// Non-ASCII bytes are left unchanged.
-func Fold(name string) string {
-	b := []byte(name)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + ('a' - 'A')
-		}
-	}
-	return string(b)
-}
-
-// ValidateName reports whether name may be registered: 1 to 15 ASCII
-// letters, digits or underscores (ErrInvalidName), and not a reserved word
-// in any case (ErrReservedName).
-func ValidateName(name string) error {
-	if len(name) < MinNameLen || len(name) > MaxNameLen {
-		return ErrInvalidName
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		ok := c == '_' || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9')
-		if !ok {
-			return ErrInvalidName
-		}
-	}
-	if _, bad := reserved[Fold(name)]; bad {
-		return ErrReservedName
-	}
-	return nil
-}
-
-// ValidatePassword reports whether pw may be set as a password: valid UTF-8
-// of 8 to 72 bytes with no spaces and no control characters (this includes
-// bytes below 0x20, 0x7f, and Unicode space and control characters).
-// Failures return ErrInvalidPassword.
-func ValidatePassword(pw string) error {
-	if len(pw) < MinPasswordLen || len(pw) > MaxPasswordLen || !utf8.ValidString(pw) {
-		return ErrInvalidPassword
-	}
-	for _, r := range pw {
-		if r < 0x20 || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r) {
-			return ErrInvalidPassword
-		}
-	}
-	return nil
-}
-
 // Open loads the account file at path, creating it (with just the header
-// row, mode 0600) if it does not exist. A torn last row left by a crash is
-// skipped with a logged warning and removed from the file; any other
-// malformed content is an error naming the file and line.
+// row, mode 0600) if it does not exist or is empty. An unterminated last
+// line, which only a crash during an append leaves, is skipped with a
+// logged warning and removed from the file (after a copy of the file is
+// kept in path+BackupSuffix); any other malformed content is an error
+// naming the file and line, and the file is left as it is.
 func Open(path string, opts Options) (*Store, error) {
 	cost := opts.Cost
 	if cost == 0 {
@@ -189,9 +142,10 @@ func Open(path string, opts Options) (*Store, error) {
 
 	data, err := os.ReadFile(path)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := writeFileAtomic(path, nil); err != nil {
-			return nil, fmt.Errorf("accounts: create %s: %w", path, err)
+	case errors.Is(err, fs.ErrNotExist) || err == nil && len(data) == 0:
+		// A new store. An empty file holds nothing to back up.
+		if err := saveUsers(path, nil); err != nil {
+			return nil, fmt.Errorf("accounts: create: %w", err)
 		}
 		data = nil
 	case err != nil:
@@ -207,9 +161,9 @@ func Open(path string, opts Options) (*Store, error) {
 		}
 		if torn != nil {
 			logger.Warn("accounts: skipping torn last row of account file",
-				"file", path, "line", torn.line, "reason", torn.reason)
-			if err := writeFileAtomic(path, users); err != nil {
-				return nil, fmt.Errorf("accounts: repair %s: %w", path, err)
+				"file", path, "line", torn.line, "reason", torn.reason, "backup", path+BackupSuffix)
+			if err := rewrite(path, data, users); err != nil {
+				return nil, fmt.Errorf("accounts: repair: %w", err)
 			}
 		}
 	}
@@ -235,23 +189,26 @@ func Open(path string, opts Options) (*Store, error) {
 		pending: make(map[string]struct{}),
 	}
 	for _, u := range users {
-		s.users[Fold(u.Name)] = u
+		s.users[wire.FoldName(u.Name)] = u
 	}
 	return s, nil
 }
 
-// Create registers a new account with role "user". It validates name and
-// password, reserves the name (ErrTaken if it exists in any case), hashes
-// the password, appends the row and fsyncs the file. Only then is the
-// account visible to Lookup and Authenticate.
+// Create registers a new account with role "user". It checks name
+// (ErrInvalidName, ErrReservedName) and password (ErrInvalidPassword),
+// reserves the name (ErrTaken if it exists in any case), hashes the
+// password, appends the row and fsyncs the file. Only then is the account
+// visible to Lookup and Authenticate. A Create racing with Close either
+// returns nil with the row fsynced or an error matching os.ErrClosed with
+// no row written.
 func (s *Store) Create(name, password string) (User, error) {
-	if err := ValidateName(name); err != nil {
+	if err := wire.CheckUserName(name); err != nil {
 		return User{}, err
 	}
-	if err := ValidatePassword(password); err != nil {
+	if err := wire.CheckPassword(password); err != nil {
 		return User{}, err
 	}
-	key := Fold(name)
+	key := wire.FoldName(name)
 
 	s.mu.Lock()
 	if s.closed {
@@ -344,11 +301,11 @@ func (s *Store) appendRow(u User) error {
 // ErrBadCredentials and take about the same time. The password rules are
 // not checked, except that more than 72 bytes always fails.
 func (s *Store) Authenticate(name, password string) (User, error) {
-	if len(password) > MaxPasswordLen {
+	if len(password) > wire.MaxPasswordBytes {
 		return User{}, ErrBadCredentials
 	}
 	s.mu.RLock()
-	u, ok := s.users[Fold(name)]
+	u, ok := s.users[wire.FoldName(name)]
 	s.mu.RUnlock()
 
 	hash := s.dummy
@@ -369,7 +326,7 @@ func (s *Store) Authenticate(name, password string) (User, error) {
 func (s *Store) Lookup(name string) (User, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	u, ok := s.users[Fold(name)]
+	u, ok := s.users[wire.FoldName(name)]
 	return u, ok
 }
 
@@ -412,8 +369,9 @@ type tornRow struct {
 }
 
 // parseFile parses the whole content of users.csv. It returns the good rows
-// in file order and, if the last row is torn (unterminated, or the last
-// terminated row fails to parse), a description of it.
+// in file order and, if the last line is unterminated (torn by a crash
+// during an append), a description of it. A newline-terminated line that
+// fails to parse is an error wherever it is.
 func parseFile(path string, data []byte) ([]User, *tornRow, error) {
 	lineErr := func(line int, format string, args ...any) error {
 		return fmt.Errorf("accounts: %s:%d: %s", path, line, fmt.Sprintf(format, args...))
@@ -423,6 +381,8 @@ func parseFile(path string, data []byte) ([]User, *tornRow, error) {
 	body := data
 	lastNL := bytes.LastIndexByte(data, '\n')
 	if lastNL < 0 {
+		// The header is written whole by an atomic rename, never appended:
+		// an unterminated first line is damage, not a torn append.
 		return nil, nil, lineErr(1, "bad header: missing or unterminated (want %q)", strings.Join(header, ","))
 	}
 	if lastNL != len(data)-1 {
@@ -444,13 +404,9 @@ func parseFile(path string, data []byte) ([]User, *tornRow, error) {
 		lineNo := i + 1
 		u, err := parseRow(lines[i])
 		if err != nil {
-			if i == len(lines)-1 && torn == nil {
-				torn = &tornRow{line: lineNo, reason: err.Error()}
-				break
-			}
 			return nil, nil, lineErr(lineNo, "%v", err)
 		}
-		key := Fold(u.Name)
+		key := wire.FoldName(u.Name)
 		if prev, dup := firstLine[key]; dup {
 			return nil, nil, lineErr(lineNo, "duplicate user name %q (first on line %d)", u.Name, prev)
 		}
@@ -520,7 +476,7 @@ func parseRow(line string) (User, error) {
 		return User{}, errors.New("cannot decode row")
 	}
 	u := out[0]
-	if err := ValidateName(u.Name); err != nil {
+	if err := wire.CheckUserName(u.Name); err != nil {
 		return User{}, fmt.Errorf("user name %q: %w", u.Name, err)
 	}
 	if _, err := bcrypt.Cost([]byte(u.Hash)); err != nil {
@@ -540,57 +496,28 @@ func parseRow(line string) (User, error) {
 	return u, nil
 }
 
-// writeFileAtomic replaces path with a users.csv holding the header and
-// users: it writes a temporary file (mode 0600) in the same directory,
-// fsyncs it, renames it over path and fsyncs the directory.
-func writeFileAtomic(path string, users []User) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			_ = tmp.Close()
-			_ = os.Remove(tmpName)
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return err
-	}
-	var buf bytes.Buffer
+// saveUsers atomically replaces path with a users.csv (mode 0600) holding
+// the header and users.
+func saveUsers(path string, users []User) error {
 	if users == nil {
 		users = []User{}
 	}
-	if err = gocsv.MarshalCSV(users, gocsv.NewSafeCSVWriter(csv.NewWriter(&buf))); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(buf.Bytes()); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmpName, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return durable.WriteFile(path, 0o600, func(w io.Writer) error {
+		return gocsv.MarshalCSV(users, gocsv.NewSafeCSVWriter(csv.NewWriter(w)))
+	})
 }
 
-// syncDir fsyncs a directory so that a rename or create in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
+// rewrite replaces the account file at path, whose current content is old,
+// with one holding users, after keeping old in path+BackupSuffix. Both
+// writes are atomic and fsynced, so after a crash at any point path holds
+// either the old or the new content, and a backup exists once path has
+// changed.
+func rewrite(path string, old []byte, users []User) error {
+	if err := durable.WriteFile(path+BackupSuffix, 0o600, func(w io.Writer) error {
+		_, err := w.Write(old)
 		return err
+	}); err != nil {
+		return fmt.Errorf("back up: %w", err)
 	}
-	serr := d.Sync()
-	cerr := d.Close()
-	if serr != nil {
-		return serr
-	}
-	return cerr
+	return saveUsers(path, users)
 }

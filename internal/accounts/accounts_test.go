@@ -11,8 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"sslmessager/internal/wire"
 )
 
 // testOpen opens (or creates) path with the cheapest bcrypt cost.
@@ -54,90 +57,85 @@ func fileLines(t *testing.T, path string) []string {
 	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 }
 
-func TestValidateName(t *testing.T) {
-	tests := []struct {
-		name string
-		want error
+// TestCreateRules checks that Create applies the wire rules for names and
+// passwords and that its errors match both the accounts and the wire
+// sentinels.
+func TestCreateRules(t *testing.T) {
+	s, _ := newStore(t)
+	names := []struct {
+		name       string
+		want, wire error
 	}{
-		{"alice", nil},
-		{"A", nil},
-		{"Bob_42", nil},
-		{"_", nil},
-		{strings.Repeat("x", MaxNameLen), nil},
-		{strings.Repeat("x", MaxNameLen+1), ErrInvalidName},
-		{"", ErrInvalidName},
-		{"élodie", ErrInvalidName},
-		{"名前", ErrInvalidName},
-		{"al ice", ErrInvalidName},
-		{" alice", ErrInvalidName},
-		{"al-ice", ErrInvalidName},
-		{"al.ice", ErrInvalidName},
-		{"alice\n", ErrInvalidName},
-		{"quit", ErrReservedName},
-		{"QUIT", ErrReservedName},
-		{"Status", ErrReservedName},
-		{"tOgGlE", ErrReservedName},
-		{"Admin", ErrReservedName},
-		{"UPLOAD", ErrReservedName},
-		{"DownLoad", ErrReservedName},
-		{"onLINE", ErrReservedName},
-		{"new_target", ErrReservedName},
-		{"New_Target", ErrReservedName},
-		{"HELP", ErrReservedName},
-		{"Get", ErrReservedName},
-		{"gRoup", ErrReservedName},
-		{"getter", nil},
-		{"newtarget", nil},
+		{strings.Repeat("x", wire.MaxUserNameBytes+1), ErrInvalidName, wire.ErrUserName},
+		{"", ErrInvalidName, wire.ErrUserName},
+		{"élodie", ErrInvalidName, wire.ErrUserName},
+		{"al ice", ErrInvalidName, wire.ErrUserName},
+		{"alice\n", ErrInvalidName, wire.ErrUserName},
+		{"QUIT", ErrReservedName, wire.ErrReservedName},
+		{"New_Target", ErrReservedName, wire.ErrReservedName},
 	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%q", tt.name), func(t *testing.T) {
-			if got := ValidateName(tt.name); !errors.Is(got, tt.want) {
-				t.Errorf("ValidateName(%q) = %v, want %v", tt.name, got, tt.want)
-			}
-		})
-	}
-}
-
-func TestValidatePassword(t *testing.T) {
-	tests := []struct {
-		desc string
-		pw   string
-		ok   bool
-	}{
-		{"valid", "correct-horse", true},
-		{"min length", "12345678", true},
-		{"max length", strings.Repeat("p", MaxPasswordLen), true},
-		{"unicode", "pässwörd✓", true},
-		{"empty", "", false},
-		{"too short", "1234567", false},
-		{"too long", strings.Repeat("p", MaxPasswordLen+1), false},
-		{"space", "pass word", false},
-		{"leading space", " password", false},
-		{"tab", "pass\tword", false},
-		{"newline", "password\n", false},
-		{"nul", "pass\x00word", false},
-		{"del", "pass\x7fword", false},
-		{"invalid utf-8", "pass\xffword", false},
-		{"no-break space", "pass\u00a0word", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.desc, func(t *testing.T) {
-			err := ValidatePassword(tt.pw)
-			if tt.ok && err != nil {
-				t.Errorf("ValidatePassword(%q) = %v, want nil", tt.pw, err)
-			}
-			if !tt.ok && !errors.Is(err, ErrInvalidPassword) {
-				t.Errorf("ValidatePassword(%q) = %v, want ErrInvalidPassword", tt.pw, err)
-			}
-		})
-	}
-}
-
-func TestFold(t *testing.T) {
-	for in, want := range map[string]string{"Alice": "alice", "BOB_1": "bob_1", "x": "x", "ÉA": "Éa"} {
-		if got := Fold(in); got != want {
-			t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+	for _, c := range names {
+		_, err := s.Create(c.name, "good-password")
+		if !errors.Is(err, c.want) || !errors.Is(err, c.wire) {
+			t.Errorf("Create(%q) = %v, want %v (= %v)", c.name, err, c.want, c.wire)
 		}
+	}
+	pws := []string{"", "1234567", strings.Repeat("p", wire.MaxPasswordBytes+1), strings.Repeat("é", 37),
+		"pass word", "pass\tword", "pass\x00word", "pass\x7fword", "pass\xffword", "pass\u00a0word"}
+	for _, pw := range pws {
+		if _, err := s.Create("bob", pw); !errors.Is(err, ErrInvalidPassword) || !errors.Is(err, wire.ErrPassword) {
+			t.Errorf("Create(bob, %q) = %v, want ErrInvalidPassword", pw, err)
+		}
+	}
+	if s.Len() != 0 {
+		t.Fatalf("Len = %d after refused Creates", s.Len())
+	}
+	for _, name := range []string{"a", strings.Repeat("x", wire.MaxUserNameBytes), "Bob_42", "getter"} {
+		mustCreate(t, s, name, "good-password")
+	}
+}
+
+// TestPasswordLengths checks that every password of 8 to 72 bytes works
+// through Create and Authenticate, also multi-byte ones, and that the 73rd
+// byte matters: a password differing only there does not log in.
+func TestPasswordLengths(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "users.csv")
+	s := testOpen(t, path, nil)
+	pws := map[string]string{
+		"min":    "12345678",
+		"max":    strings.Repeat("p", 71) + "q",
+		"euro":   strings.Repeat("€", 24),             // 72 bytes, 24 runes
+		"mixed":  "x" + strings.Repeat("ü", 35) + "y", // 72 bytes
+		"emoji":  strings.Repeat("🔑", 18),             // 72 bytes
+		"unicde": "pässwörd✓",
+	}
+	for name, pw := range pws {
+		if len(pw) < wire.MinPasswordBytes || len(pw) > wire.MaxPasswordBytes {
+			t.Fatalf("test password %s has %d bytes", name, len(pw))
+		}
+		mustCreate(t, s, name, pw)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := testOpen(t, path, nil)
+	for name, pw := range pws {
+		if _, err := s2.Authenticate(name, pw); err != nil {
+			t.Errorf("Authenticate(%s, %d-byte password): %v", name, len(pw), err)
+		}
+		// One byte less never matches; one more is over the limit.
+		if _, err := s2.Authenticate(name, pw[:len(pw)-1]); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("Authenticate(%s, shortened) = %v", name, err)
+		}
+		if _, err := s2.Authenticate(name, pw+"x"); !errors.Is(err, ErrBadCredentials) {
+			t.Errorf("Authenticate(%s, longer) = %v", name, err)
+		}
+	}
+	if _, err := s2.Create("long", strings.Repeat("p", 73)); !errors.Is(err, ErrInvalidPassword) {
+		t.Errorf("Create with 73 bytes = %v, want ErrInvalidPassword", err)
+	}
+	if _, err := s2.Create("long", strings.Repeat("€", 24)+"x"); !errors.Is(err, ErrInvalidPassword) {
+		t.Errorf("Create with 73 multi-byte bytes = %v, want ErrInvalidPassword", err)
 	}
 }
 
@@ -218,7 +216,7 @@ func TestBadCredentials(t *testing.T) {
 	cases := []struct{ name, pw string }{
 		{"alice", "wrong-pass"},
 		{"alice", ""},
-		{"alice", "s3cret-pass" + strings.Repeat("x", MaxPasswordLen)},
+		{"alice", "s3cret-pass" + strings.Repeat("x", wire.MaxPasswordBytes)},
 		{"bob", "s3cret-pass"},
 		{"", "s3cret-pass"},
 		{"quit", "whatever1"},
@@ -358,9 +356,16 @@ func TestTornLastLine(t *testing.T) {
 	if _, err := s2.Authenticate("bob", "bob-pass1"); err != nil {
 		t.Errorf("good row lost: %v", err)
 	}
-	// The file is repaired before any append.
+	// The file is repaired before any append, and the damaged one kept.
 	if got := fileLines(t, path); len(got) != 3 {
 		t.Errorf("repaired file has %d lines, want 3: %q", len(got), got)
+	}
+	bak, err := os.ReadFile(path + BackupSuffix)
+	if err != nil || !strings.HasSuffix(string(bak), "\n"+half) || len(strings.Split(string(bak), "\n")) != 4 {
+		t.Errorf("backup = %q, %v; want the file as it was, torn row included", bak, err)
+	}
+	if fi, err := os.Stat(path + BackupSuffix); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("backup mode: %v, %v", fi, err)
 	}
 	mustCreate(t, s2, "carol", "carol-pass")
 	if err := s2.Close(); err != nil {
@@ -386,21 +391,139 @@ func TestTornLastLine(t *testing.T) {
 	}
 }
 
-func TestUnparsableLastRowSkipped(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "users.csv")
-	writeUsers(t, path,
-		"alice,"+hashOf(t, "alice-pass")+",2024-01-02T03:04:05Z,user",
-		"garbage,with,too,many,fields")
-	var logBuf bytes.Buffer
-	s := testOpen(t, path, slog.New(slog.NewTextHandler(&logBuf, nil)))
-	if !strings.Contains(logBuf.String(), "level=WARN") {
-		t.Errorf("no warning logged: %q", logBuf.String())
+// TestCompleteBadLastLineIsError checks that only an unterminated last
+// line counts as torn: a newline-terminated last line that fails to parse
+// is an error, and the file and its backup are left alone.
+func TestCompleteBadLastLineIsError(t *testing.T) {
+	good := "alice," + hashOf(t, "alice-pass") + ",2024-01-02T03:04:05Z,user"
+	for _, last := range []string{
+		"garbage,with,too,many,fields",
+		"bob,nothash,2024-01-02T03:04:05Z,user",
+		"mallory,$2a$04$abc", // a torn row that somehow got its newline
+		"",                   // an empty last line
+	} {
+		t.Run(fmt.Sprintf("%q", last), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "users.csv")
+			writeUsers(t, path, good, last)
+			before, _ := os.ReadFile(path)
+			s, err := Open(path, Options{Cost: bcrypt.MinCost})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want an error for line 3")
+			}
+			if !strings.Contains(err.Error(), path+":3:") {
+				t.Errorf("error %q does not name %s:3", err, path)
+			}
+			if after, _ := os.ReadFile(path); !bytes.Equal(after, before) {
+				t.Error("Open changed the file")
+			}
+			if _, err := os.Stat(path + BackupSuffix); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("backup written for a file not rewritten: %v", err)
+			}
+		})
 	}
-	if s.Len() != 1 {
-		t.Errorf("Len = %d, want 1", s.Len())
+}
+
+// TestEmptyFileIsNewStore checks that an existing 0-byte users.csv is a new
+// store: Open writes the header, accounts can be created and survive a
+// reopen, and no backup replaces an older one.
+func TestEmptyFileIsNewStore(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "users.csv")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
 	}
-	if got := fileLines(t, path); len(got) != 2 {
-		t.Errorf("repaired file = %q, want header + 1 row", got)
+	oldBak := []byte("name,password_hash,created,role\n")
+	if err := os.WriteFile(path+BackupSuffix, oldBak, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := testOpen(t, path, nil)
+	if got := fileLines(t, path); len(got) != 1 || got[0] != "name,password_hash,created,role" {
+		t.Fatalf("file = %q, want the header", got)
+	}
+	mustCreate(t, s, "alice", "alice-pass")
+	s.Close()
+	s2 := testOpen(t, path, nil)
+	if _, err := s2.Authenticate("alice", "alice-pass"); err != nil {
+		t.Errorf("Authenticate after reopen: %v", err)
+	}
+	if b, _ := os.ReadFile(path + BackupSuffix); !bytes.Equal(b, oldBak) {
+		t.Errorf("backup replaced: %q", b)
+	}
+}
+
+// TestErrorsNameTheFile checks that failures to create or open the file
+// name users.csv, never a temporary file.
+func TestErrorsNameTheFile(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no-such-dir", "users.csv")
+	_, err := Open(missing, Options{Cost: bcrypt.MinCost})
+	if err == nil || !strings.Contains(err.Error(), missing) || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("Open(%s) = %v; want an error naming it and no temp file", missing, err)
+	}
+	asDir := filepath.Join(dir, "users.csv")
+	if err := os.Mkdir(asDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(asDir, Options{Cost: bcrypt.MinCost})
+	if err == nil || !strings.Contains(err.Error(), asDir) || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("Open(directory) = %v; want an error naming %s", err, asDir)
+	}
+}
+
+// TestCreateRacingClose runs many Creates against a Close, as a sign-up
+// does against server shutdown, then reopens the file: every Create that
+// returned nil is in it with its password, and no Create that failed left
+// a row.
+func TestCreateRacingClose(t *testing.T) {
+	for round := range 5 {
+		path := filepath.Join(t.TempDir(), "users.csv")
+		s, err := Open(path, Options{Cost: bcrypt.MinCost})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const n = 64
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				_, errs[i] = s.Create(fmt.Sprintf("user%d", i), fmt.Sprintf("password-%d", i))
+			})
+		}
+		close(start)
+		// Close once some Creates are done (the round decides how many),
+		// with others in their hash or append.
+		for deadline := time.Now().Add(10 * time.Second); s.Len() < round*8 && time.Now().Before(deadline); {
+			runtime.Gosched()
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+
+		s2 := testOpen(t, path, nil)
+		acked := 0
+		for i, err := range errs {
+			name := fmt.Sprintf("user%d", i)
+			_, found := s2.Lookup(name)
+			switch {
+			case err == nil:
+				acked++
+				if _, aerr := s2.Authenticate(name, fmt.Sprintf("password-%d", i)); aerr != nil {
+					t.Errorf("round %d: acknowledged %s lost: %v", round, name, aerr)
+				}
+			case !errors.Is(err, os.ErrClosed):
+				t.Errorf("round %d: Create(%s) = %v, want nil or os.ErrClosed", round, name, err)
+			case found:
+				t.Errorf("round %d: refused %s is in the file", round, name)
+			}
+		}
+		if s2.Len() != acked {
+			t.Errorf("round %d: file holds %d accounts, %d acknowledged", round, s2.Len(), acked)
+		}
+		t.Logf("round %d: %d of %d acknowledged", round, acked, n)
 	}
 }
 
@@ -432,7 +555,6 @@ func TestMalformedFiles(t *testing.T) {
 	}{
 		{"bad header", "user,hash,created,role\n" + good + "\n", ":1:"},
 		{"reordered header", "password_hash,name,created,role\n", ":1:"},
-		{"empty file", "", ":1:"},
 		{"header without newline", "name,password_hash,created,role", ":1:"},
 		{"bad middle row", "name,password_hash,created,role\nbob,x\n" + good + "\n", ":2:"},
 		{"bad hash in middle", "name,password_hash,created,role\nbob,nothash,2024-01-02T03:04:05Z,user\n" + good + "\n", ":2:"},
@@ -441,6 +563,9 @@ func TestMalformedFiles(t *testing.T) {
 		{"empty line in middle", "name,password_hash,created,role\n\n" + good + "\n", ":2:"},
 		{"duplicate name", "name,password_hash,created,role\n" + good + "\nALICE," + h + ",2024-01-02T03:04:05Z,user\n", ":3:"},
 		{"bad row before torn tail", "name,password_hash,created,role\n" + good + "\nbob,x\ncarol,", ":3:"},
+		{"bad complete last row", "name,password_hash,created,role\n" + good + "\nbob,x\n", ":3:"},
+		{"empty last line", "name,password_hash,created,role\n" + good + "\n\n", ":3:"},
+		{"only a torn header", "name,passw", ":1:"},
 	}
 	for _, c := range cases {
 		t.Run(c.desc, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/big"
 	"net"
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"sslmessager/internal/durable"
 )
 
 // ErrExists reports that Generate would overwrite certificate files that
@@ -183,12 +186,15 @@ func Generate(opts GenerateOptions) (Generated, error) {
 	}
 	files = append(files, file{srvCertPath, srvPEM, 0o644}, file{srvKeyPath, srvKPEM, 0o600})
 	for _, f := range files {
-		if err := writeFileAtomic(f.path, f.data, f.mode); err != nil {
+		// Each file replaces its old version atomically and durably.
+		if err := durable.WriteFile(f.path, f.mode, func(w io.Writer) error {
+			_, err := w.Write(f.data)
+			return err
+		}); err != nil {
 			return res, err
 		}
 		res.Files = append(res.Files, f.path)
 	}
-	syncDir(opts.Dir)
 	return res, nil
 }
 
@@ -390,48 +396,4 @@ func loadCA(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) 
 		return nil, nil, fmt.Errorf("CA key %s does not match CA certificate %s", keyPath, certPath)
 	}
 	return cert, signer, nil
-}
-
-// writeFileAtomic writes data to a temporary file next to path, syncs it and
-// renames it into place, so readers see either the old or the new file.
-func writeFileAtomic(path string, data []byte, mode fs.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("write %s: %w", path, err)
-		}
-	}()
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
-}
-
-// syncDir makes the renames durable where the platform allows it.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }

@@ -62,6 +62,10 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		return stop("file too large")
 	case errors.Is(err, spool.ErrQuota):
 		return stop("recipient's file queue is full")
+	case errors.Is(err, spool.ErrTooManyFiles):
+		return stop(fmt.Sprintf("recipient's file queue is full (%d files)", sp.MaxQueuedFiles()))
+	case errors.Is(err, spool.ErrSpoolFull), errors.Is(err, spool.ErrStorageFull):
+		return stop("server storage is full")
 	case err != nil:
 		c.logger().Error("upload refused", "err", err)
 		return stop("server error, try again later")
@@ -281,7 +285,7 @@ func (c *session) sendFiles(j *getJob) error {
 	c.out.setDownloading(true)
 	defer c.out.setDownloading(false)
 	sp := c.srv.cfg.Spool
-	metas, err := sp.List(c.user)
+	metas, err := sp.List(c.user, MaxFilesPerGet)
 	if err != nil {
 		c.logger().Error("list files", "err", err)
 	}

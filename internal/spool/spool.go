@@ -5,7 +5,7 @@
 // # On-disk layout
 //
 //	dir/                      0700, the spool root
-//	dir/.tmp/                 uploads in progress (random temp names, 0600)
+//	dir/.tmp/                 uploads in progress and metadata being written (random temp names, 0600)
 //	dir/<recipient>/          0700, one per recipient, name folded to ASCII lower case
 //	dir/<recipient>/<id>.data the file contents
 //	dir/<recipient>/<id>.json its Meta, as JSON
@@ -13,19 +13,21 @@
 // An id is 24 lower-case hex digits: 16 for the commit time in Unix
 // nanoseconds (made strictly increasing within a process) followed by 8
 // random ones, so sorting ids as strings sorts files oldest first. Files on
-// disk are named only by id and recipient, both strictly validated; the
-// client-supplied file name is sanitized (see SanitizeName) and kept only in
-// the metadata, so no client string ever becomes part of a path.
+// disk are named only by id and recipient, both strictly validated
+// (recipients follow wire.CheckUserName); the client-supplied file name is
+// cleaned by wire.CleanFileName, cut to MaxNameBytes, and kept only in the
+// metadata, so no client string ever becomes part of a path.
 //
 // # Crash safety
 //
 // A file is committed, and visible, exactly when dir/<r>/<id>.json exists
-// next to its .data. Commit streams the upload into a temp file in .tmp,
-// fsyncs it, writes the metadata to a second temp file and fsyncs that, then
-// renames the data into the recipient directory, then renames the metadata
-// next to it, and finally fsyncs the recipient directory (a newly created
-// recipient directory is fsynced into the root first). Renames within one
-// file system are atomic, so after a crash at any point the disk holds some
+// next to its .data. Commit streams the upload into a temp file in .tmp and
+// fsyncs it, writes the metadata to a second temp file in .tmp and fsyncs
+// that, then renames the data into the recipient directory, then renames
+// the metadata next to it (last: its presence makes the file visible), and
+// finally fsyncs the recipient directory (a newly created recipient
+// directory is fsynced into the root first). Renames within one file
+// system are atomic, so after a crash at any point the disk holds some
 // prefix of these steps, possibly with the two renames reordered by the
 // file system if the crash came before the final directory fsync:
 //
@@ -36,18 +38,32 @@
 //   - both present: the contents were fsynced before either rename, so the
 //     file is complete, and Open counts it.
 //
-// Commit reports success only after the directory fsync, so a reported
-// success survives a crash. Remove deletes the .json first (un-committing
-// the file) and then the .data; a crash in between leaves an orphan .data
-// that the next Open deletes.
+// Once the metadata is renamed into place a reader can see the file, so
+// Commit reports success from then on: if only the final directory fsync
+// fails, the failure is logged and the file stays committed. (Reporting a
+// failure for a file a reader may already have taken would make the sender
+// send it again, a duplicate.) Remove deletes the .json first
+// (un-committing the file) and then the .data; a crash in between leaves an
+// orphan .data that the next Open deletes.
 //
-// Quota accounting lives in memory: Open recomputes it from the metadata,
-// Begin reserves the declared size (uploads of unknown size reserve as they
-// write), a failed or aborted upload releases its reservation, and a
-// committed one keeps it until Remove.
+// # Limits
+//
+// Every upload is held against these limits from Begin on, so that
+// concurrent uploads cannot together overshoot them: the maximum file size,
+// the recipient's byte quota, the recipient's number of queued files
+// (ErrTooManyFiles; the file counts from Begin), the bytes of the whole
+// spool (ErrSpoolFull) and a floor of free disk space (ErrStorageFull,
+// checked with statfs against the declared size and what other uploads in
+// progress reserved but have not written yet). An upload of unknown size
+// reserves its bytes as Write goes, 1 MiB ahead (or just what a write needs
+// near a limit), and is checked against the byte limits and the floor with
+// every reservation. The accounting lives in memory: Open
+// recomputes it from the metadata, a failed or aborted upload releases its
+// reservation, and a committed one keeps it until Remove.
 package spool
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -60,43 +76,20 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
-	"unicode/utf8"
+
+	"sslmessager/internal/durable"
+	"sslmessager/internal/wire"
 )
 
-const (
-	// DefaultMaxFileSize is the largest single file accepted when
-	// Options.MaxFileSize is 0.
-	DefaultMaxFileSize = 1 << 30 // 1 GiB
-	// DefaultQuota is the per-recipient limit on bytes queued (committed plus
-	// reserved by uploads in progress) when Options.Quota is 0.
-	DefaultQuota = 10 << 30 // 10 GiB
-	// MaxNameBytes is the longest sanitized file name, in bytes.
-	MaxNameBytes = 255
-)
+// MaxNameBytes is the longest file name the spool stores, in bytes.
+const MaxNameBytes = 255
 
-// Errors returned by the spool. They may be wrapped with more detail; test
-// with errors.Is.
-var (
-	// ErrTooLarge: the file is, or grows, larger than the maximum file size.
-	ErrTooLarge = errors.New("spool: file too large")
-	// ErrQuota: the recipient's queue has no room for the file.
-	ErrQuota = errors.New("spool: recipient quota exceeded")
-	// ErrSizeMismatch: the bytes written differ from the declared size.
-	ErrSizeMismatch = errors.New("spool: size does not match declared size")
-	// ErrHashMismatch: the SHA-256 of the bytes written differs from the
-	// expected one.
-	ErrHashMismatch = errors.New("spool: sha256 mismatch")
-	// ErrNotFound: no committed file with that id in that queue.
-	ErrNotFound = errors.New("spool: file not found")
-	// ErrBadRecipient: a recipient (or sender) is not a valid user name.
-	ErrBadRecipient = errors.New("spool: invalid user name")
-)
+// reserveChunk is how far ahead an upload of unknown size reserves bytes.
+const reserveChunk = 1 << 20
 
 // errFinished is returned by Write and Commit on an upload that was already
 // committed or aborted.
@@ -107,9 +100,7 @@ const (
 	dataSuffix   = ".data"
 	metaSuffix   = ".json"
 	idLen        = 24
-	maxUserBytes = 64
 	maxMetaBytes = 64 << 10 // metadata files are small; never read more
-	maxExtBytes  = 16       // extensions up to this long survive SanitizeName's cut
 )
 
 // Options configures a Spool. The zero value gives the defaults.
@@ -120,6 +111,18 @@ type Options struct {
 	// Quota is the per-recipient limit on bytes queued; 0 means
 	// DefaultQuota.
 	Quota int64
+	// MaxQueuedFiles is the per-recipient limit on the number of files
+	// queued, uploads in progress included; 0 means DefaultMaxQueuedFiles,
+	// NoLimit (or any negative value) means no limit.
+	MaxQueuedFiles int
+	// MaxTotalBytes is the limit on the bytes of the whole spool, all
+	// recipients and uploads in progress together; 0 or negative means no
+	// limit.
+	MaxTotalBytes int64
+	// MinFreeDisk is the free space, in bytes, an upload must leave on the
+	// spool's file system; 0 means DefaultMinFreeDisk, NoLimit (or any
+	// negative value) means no floor.
+	MinFreeDisk int64
 	// Logger receives recovery and housekeeping messages; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock used for ids and Meta.Time; nil means time.Now.
@@ -135,7 +138,8 @@ type Meta struct {
 	Sender string `json:"sender"`
 	// Recipient is the recipient's user name folded to lower case.
 	Recipient string `json:"recipient"`
-	// Name is the sanitized file name (see SanitizeName); metadata only.
+	// Name is the file name cleaned by wire.CleanFileName, at most
+	// MaxNameBytes; metadata only.
 	Name string `json:"name"`
 	// Size is the length of the data in bytes.
 	Size int64 `json:"size"`
@@ -149,42 +153,45 @@ type Meta struct {
 // is safe for concurrent use; a directory must be used by one Spool at a
 // time.
 type Spool struct {
-	dir     string
-	tmp     string
-	maxFile int64
-	quota   int64
-	log     *slog.Logger
-	now     func() time.Time
+	dir      string
+	tmp      string
+	maxFile  int64
+	quota    int64
+	maxFiles int   // 0: no limit
+	maxTotal int64 // 0: no limit
+	minFree  int64 // 0: no floor
+	log      *slog.Logger
+	now      func() time.Time
 
-	mu       sync.Mutex
-	used     map[string]int64 // folded recipient -> committed + reserved bytes
-	durable  map[string]bool  // recipient dirs known to be fsynced into dir
-	lastNano int64            // last time component handed out in an id
+	mu        sync.Mutex
+	used      map[string]usage // folded recipient -> committed + reserved; must hold s.mu
+	total     int64            // sum of used bytes; must hold s.mu
+	unwritten int64            // bytes reserved by uploads in progress and not yet written; must hold s.mu
+	synced    map[string]bool  // recipient dirs known to be fsynced into dir; must hold s.mu
+	lastNano  int64            // last time component handed out in an id; must hold s.mu
 }
 
 // Open opens (creating if needed) the spool rooted at dir and recovers it
 // after a crash: it empties dir/.tmp, deletes .data files without .json and
 // .json files without .data (and pairs whose metadata is unreadable or does
-// not match the data), and recomputes every recipient's used bytes.
+// not match the data), and recomputes every recipient's used bytes and
+// file count.
 func Open(dir string, opts Options) (*Spool, error) {
 	if opts.MaxFileSize < 0 || opts.Quota < 0 {
 		return nil, errors.New("spool: negative MaxFileSize or Quota")
 	}
 	s := &Spool{
-		dir:     dir,
-		tmp:     filepath.Join(dir, tmpDirName),
-		maxFile: opts.MaxFileSize,
-		quota:   opts.Quota,
-		log:     opts.Logger,
-		now:     opts.Now,
-		used:    make(map[string]int64),
-		durable: make(map[string]bool),
-	}
-	if s.maxFile == 0 {
-		s.maxFile = DefaultMaxFileSize
-	}
-	if s.quota == 0 {
-		s.quota = DefaultQuota
+		dir:      dir,
+		tmp:      filepath.Join(dir, tmpDirName),
+		maxFile:  cmp.Or(opts.MaxFileSize, DefaultMaxFileSize),
+		quota:    cmp.Or(opts.Quota, DefaultQuota),
+		maxFiles: max(cmp.Or(opts.MaxQueuedFiles, DefaultMaxQueuedFiles), 0),
+		maxTotal: max(opts.MaxTotalBytes, 0),
+		minFree:  max(cmp.Or(opts.MinFreeDisk, DefaultMinFreeDisk), 0),
+		log:      opts.Logger,
+		now:      opts.Now,
+		used:     make(map[string]usage),
+		synced:   make(map[string]bool),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -232,25 +239,28 @@ func (s *Spool) recover() error {
 		if name == tmpDirName {
 			continue
 		}
-		if !e.IsDir() || !validUser(name) || name != foldUser(name) {
+		if !e.IsDir() || wire.CheckUserName(name) != nil || name != wire.FoldName(name) {
 			s.log.Warn("spool: ignoring unexpected entry", "name", name)
 			continue
 		}
-		used, err := s.recoverRecipient(name)
+		u, err := s.recoverRecipient(name)
 		if err != nil {
 			return err
 		}
-		s.used[name] = used
-		s.durable[name] = true
+		if u.files > 0 {
+			s.used[name] = u
+		}
+		s.total += u.bytes
+		s.synced[name] = true
 	}
 	return nil
 }
 
-func (s *Spool) recoverRecipient(r string) (int64, error) {
+func (s *Spool) recoverRecipient(r string) (usage, error) {
 	rdir := filepath.Join(s.dir, r)
 	ents, err := os.ReadDir(rdir)
 	if err != nil {
-		return 0, err
+		return usage{}, err
 	}
 	type pair struct{ data, meta bool }
 	ids := make(map[string]*pair)
@@ -277,7 +287,7 @@ func (s *Spool) recoverRecipient(r string) (int64, error) {
 		}
 	}
 
-	var used int64
+	var used usage
 	orphans := 0
 	for id, p := range ids {
 		dataPath := filepath.Join(rdir, id+dataSuffix)
@@ -285,13 +295,13 @@ func (s *Spool) recoverRecipient(r string) (int64, error) {
 		switch {
 		case p.data && !p.meta:
 			if err := removeIfExists(dataPath); err != nil {
-				return 0, err
+				return usage{}, err
 			}
 			orphans++
 			continue
 		case p.meta && !p.data:
 			if err := removeIfExists(metaPath); err != nil {
-				return 0, err
+				return usage{}, err
 			}
 			orphans++
 			continue
@@ -307,14 +317,15 @@ func (s *Spool) recoverRecipient(r string) (int64, error) {
 		if err != nil {
 			s.log.Warn("spool: removing corrupt file", "recipient", r, "id", id, "err", err)
 			if err := removeIfExists(metaPath); err != nil {
-				return 0, err
+				return usage{}, err
 			}
 			if err := removeIfExists(dataPath); err != nil {
-				return 0, err
+				return usage{}, err
 			}
 			continue
 		}
-		used += m.Size
+		used.bytes += m.Size
+		used.files++
 		if nano, err := strconv.ParseUint(id[:16], 16, 64); err == nil && int64(nano) > s.lastNano {
 			s.lastNano = int64(nano)
 		}
@@ -327,64 +338,44 @@ func (s *Spool) recoverRecipient(r string) (int64, error) {
 
 // Begin starts an upload of a file called name from sender to recipient.
 // size is the exact length the caller will write, or negative if unknown
-// until Commit. A known size is checked against the maximum file size
-// (ErrTooLarge) and reserved against the recipient's quota (ErrQuota) at
-// once; an unknown size is reserved as Write goes. The caller must finish
-// the upload with Commit or Abort.
+// until Commit. The file counts against the recipient's MaxQueuedFiles at
+// once (ErrTooManyFiles). A known size is checked against the maximum file
+// size (ErrTooLarge) and reserved against the recipient's quota (ErrQuota),
+// the spool's total (ErrSpoolFull) and the free-disk floor (ErrStorageFull)
+// at once; an unknown size is reserved and checked as Write goes. The
+// caller must finish the upload with Commit or Abort.
 func (s *Spool) Begin(sender, recipient, name string, size int64) (*Upload, error) {
-	if !validUser(sender) {
+	if wire.CheckUserName(sender) != nil {
 		return nil, fmt.Errorf("%w: sender", ErrBadRecipient)
 	}
-	if !validUser(recipient) {
+	if wire.CheckUserName(recipient) != nil {
 		return nil, ErrBadRecipient
 	}
 	if size > s.maxFile {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, size, s.maxFile)
 	}
-	key := foldUser(recipient)
-	reserve := max(size, 0)
-	if err := s.reserve(key, reserve); err != nil {
+	key := wire.FoldName(recipient)
+	declared := max(size, 0)
+	if err := s.reserve(key, claim{bytes: declared, files: 1, unwritten: declared, free: s.freeSpace()}); err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(s.tmp, "up-*")
 	if err != nil {
-		s.release(key, reserve)
+		s.release(key, declared, 1, declared)
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	return &Upload{
 		s:        s,
 		key:      key,
 		sender:   sender,
-		name:     SanitizeName(name),
+		name:     wire.CleanFileName(name, MaxNameBytes),
 		declared: size,
 		f:        f,
 		tmpPath:  f.Name(),
 		h:        sha256.New(),
-		reserved: reserve,
+		reserved: declared,
+		files:    1,
 	}, nil
-}
-
-// reserve adds n bytes to the recipient's usage if that stays within quota.
-func (s *Spool) reserve(key string, n int64) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if n > s.quota-s.used[key] {
-		return fmt.Errorf("%w: %d bytes used of %d", ErrQuota, s.used[key], s.quota)
-	}
-	s.used[key] += n
-	return nil
-}
-
-func (s *Spool) release(key string, n int64) {
-	if n == 0 {
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.used[key] -= n
-	if s.used[key] <= 0 {
-		delete(s.used, key)
-	}
 }
 
 // newID returns a fresh id and the time it stands for. The time component
@@ -409,7 +400,7 @@ type Upload struct {
 	s        *Spool
 	key      string // folded recipient
 	sender   string
-	name     string // sanitized
+	name     string // cleaned
 	declared int64  // < 0: unknown
 	tmpPath  string
 	h        hash.Hash
@@ -417,7 +408,8 @@ type Upload struct {
 	mu       sync.Mutex
 	f        *os.File // nil once closed
 	written  int64
-	reserved int64 // bytes held against the recipient's quota
+	reserved int64 // bytes held against the limits: written plus not yet written
+	files    int   // 1 while the upload holds its place in the file count
 	done     bool  // committed or aborted
 	err      error // sticky Write error; the upload was aborted
 }
@@ -425,8 +417,9 @@ type Upload struct {
 // Write appends p to the upload and hashes it. It refuses (writing nothing)
 // data that would exceed the declared size (ErrSizeMismatch) or the maximum
 // file size (ErrTooLarge), or, for an upload of unknown size, the
-// recipient's quota (ErrQuota). Any error aborts the upload: later Writes
-// and Commit return the same error.
+// recipient's quota (ErrQuota), the spool's total (ErrSpoolFull) or the
+// free-disk floor (ErrStorageFull). Any error aborts the upload: later
+// Writes and Commit return the same error.
 func (u *Upload) Write(p []byte) (int, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -443,15 +436,25 @@ func (u *Upload) Write(p []byte) (int, error) {
 	case n64 > u.s.maxFile-u.written:
 		return 0, u.fail(fmt.Errorf("%w: limit %d bytes", ErrTooLarge, u.s.maxFile))
 	}
-	if u.declared < 0 && n64 > 0 {
-		if err := u.s.reserve(u.key, n64); err != nil {
+	if need := u.written + n64 - u.reserved; need > 0 {
+		// Unknown size: reserve ahead in chunks, so that the limits and
+		// the free space are checked once per chunk, not per write; near a
+		// limit, reserve just what this write needs.
+		chunk := max(need, min(reserveChunk, u.s.maxFile-u.reserved))
+		err := u.s.reserve(u.key, claim{bytes: chunk, unwritten: chunk, free: u.s.freeSpace()})
+		if err != nil && chunk > need {
+			chunk = need
+			err = u.s.reserve(u.key, claim{bytes: chunk, unwritten: chunk, free: u.s.freeSpace()})
+		}
+		if err != nil {
 			return 0, u.fail(err)
 		}
-		u.reserved += n64
+		u.reserved += chunk
 	}
 	n, err := u.f.Write(p)
 	u.h.Write(p[:n])
 	u.written += int64(n)
+	u.s.wrote(int64(n))
 	if err != nil {
 		return n, u.fail(fmt.Errorf("spool: %w", err))
 	}
@@ -469,7 +472,9 @@ func (u *Upload) fail(err error) error {
 // (ErrSizeMismatch) and, if wantSHA256 is not "", the hash against it,
 // ignoring case (ErrHashMismatch); then it makes the file durable and
 // visible in the recipient's queue and returns its Meta. On any error the
-// upload is aborted and nothing appears in any queue.
+// upload is aborted and nothing appears in any queue. Once the file is
+// visible Commit returns success, also when the last directory fsync fails
+// (that is logged): see "Crash safety" in the package documentation.
 func (u *Upload) Commit(wantSHA256 string) (Meta, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -485,6 +490,10 @@ func (u *Upload) Commit(wantSHA256 string) (Meta, error) {
 		return Meta{}, err
 	}
 	u.done = true
+	// The file keeps what it holds; a reservation made ahead goes back.
+	excess := u.reserved - u.written
+	u.s.release(u.key, excess, 0, excess)
+	u.reserved = u.written
 	return m, nil
 }
 
@@ -536,10 +545,10 @@ func (u *Upload) commit(want string) (Meta, error) {
 		os.Remove(dataPath)
 		return Meta{}, fmt.Errorf("spool: %w", err)
 	}
-	if err := syncDir(rdir); err != nil {
-		os.Remove(metaPath)
-		os.Remove(dataPath)
-		return Meta{}, fmt.Errorf("spool: %w", err)
+	// Visible from here on: a reader may have listed or even taken it.
+	if err := durable.SyncDir(rdir); err != nil {
+		s.log.Error("spool: file committed but its directory not synced; it may be lost in a crash",
+			"recipient", u.key, "id", id, "err", err)
 	}
 	return m, nil
 }
@@ -573,7 +582,7 @@ func writeTempMeta(dir string, m Meta) (string, error) {
 // root is durable before any file is committed into it.
 func (s *Spool) ensureRecipientDir(key, rdir string) error {
 	s.mu.Lock()
-	known := s.durable[key]
+	known := s.synced[key]
 	s.mu.Unlock()
 	if known {
 		return nil
@@ -583,16 +592,16 @@ func (s *Spool) ensureRecipientDir(key, rdir string) error {
 	}
 	// Whether we created it or another upload just did, sync the root so
 	// the entry is on disk before our commit reports success.
-	if err := syncDir(s.dir); err != nil {
+	if err := durable.SyncDir(s.dir); err != nil {
 		return err
 	}
 	s.mu.Lock()
-	s.durable[key] = true
+	s.synced[key] = true
 	s.mu.Unlock()
 	return nil
 }
 
-// Abort discards the upload and releases its quota reservation. It is
+// Abort discards the upload and releases its reservations. It is
 // idempotent and a no-op after Commit.
 func (u *Upload) Abort() error {
 	u.mu.Lock()
@@ -610,18 +619,21 @@ func (u *Upload) abortLocked() error {
 		u.f = nil
 	}
 	err := removeIfExists(u.tmpPath)
-	u.s.release(u.key, u.reserved)
-	u.reserved = 0
+	u.s.release(u.key, u.reserved, u.files, u.reserved-u.written)
+	u.reserved, u.files = 0, 0
 	return err
 }
 
-// List returns the metadata of the recipient's committed files, oldest
-// first, or nil if there are none.
-func (s *Spool) List(recipient string) ([]Meta, error) {
-	if !validUser(recipient) {
+// List returns the metadata of the recipient's oldest committed files,
+// oldest first, at most max of them (all if max <= 0), or nil if there are
+// none. It reads only metadata and opens no data file: a caller that sends
+// the files opens each with Open just before sending it and closes it
+// after, so it never holds more than one open at a time.
+func (s *Spool) List(recipient string, max int) ([]Meta, error) {
+	if wire.CheckUserName(recipient) != nil {
 		return nil, ErrBadRecipient
 	}
-	key := foldUser(recipient)
+	key := wire.FoldName(recipient)
 	rdir := filepath.Join(s.dir, key)
 	ents, err := os.ReadDir(rdir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -632,6 +644,9 @@ func (s *Spool) List(recipient string) ([]Meta, error) {
 	}
 	var out []Meta
 	for _, e := range ents { // ReadDir sorts by name, hence by id
+		if max > 0 && len(out) == max {
+			break
+		}
 		id, ok := strings.CutSuffix(e.Name(), metaSuffix)
 		if !ok || !validID(id) {
 			continue
@@ -646,21 +661,21 @@ func (s *Spool) List(recipient string) ([]Meta, error) {
 		}
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b Meta) int { return strings.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
 // Open opens the data of the recipient's committed file id for reading and
 // returns it with its Meta. The caller closes the file. An id not in the
-// exact format the spool generates is reported as ErrNotFound.
+// exact format the spool generates, or a file removed meanwhile, is
+// reported as ErrNotFound.
 func (s *Spool) Open(recipient, id string) (*os.File, Meta, error) {
-	if !validUser(recipient) {
+	if wire.CheckUserName(recipient) != nil {
 		return nil, Meta{}, ErrBadRecipient
 	}
 	if !validID(id) {
 		return nil, Meta{}, ErrNotFound
 	}
-	rdir := filepath.Join(s.dir, foldUser(recipient))
+	rdir := filepath.Join(s.dir, wire.FoldName(recipient))
 	m, err := readMeta(filepath.Join(rdir, id+metaSuffix))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, Meta{}, ErrNotFound
@@ -679,17 +694,17 @@ func (s *Spool) Open(recipient, id string) (*os.File, Meta, error) {
 }
 
 // Remove deletes the recipient's committed file id (metadata first, so the
-// file stops being visible at once) and releases its bytes from the quota.
-// An id not in the exact format the spool generates is reported as
-// ErrNotFound.
+// file stops being visible at once) and releases its bytes and its place
+// in the file count. An id not in the exact format the spool generates is
+// reported as ErrNotFound.
 func (s *Spool) Remove(recipient, id string) error {
-	if !validUser(recipient) {
+	if wire.CheckUserName(recipient) != nil {
 		return ErrBadRecipient
 	}
 	if !validID(id) {
 		return ErrNotFound
 	}
-	key := foldUser(recipient)
+	key := wire.FoldName(recipient)
 	rdir := filepath.Join(s.dir, key)
 	metaPath := filepath.Join(rdir, id+metaSuffix)
 	m, err := readMeta(metaPath)
@@ -707,28 +722,45 @@ func (s *Spool) Remove(recipient, id string) error {
 		}
 		return fmt.Errorf("spool: %w", err)
 	}
-	s.release(key, m.Size)
+	s.release(key, m.Size, 1, 0)
 	if err := removeIfExists(filepath.Join(rdir, id+dataSuffix)); err != nil {
 		// Un-committed already; the next Open removes the orphan.
 		return fmt.Errorf("spool: %w", err)
 	}
-	if err := syncDir(rdir); err != nil {
+	if err := durable.SyncDir(rdir); err != nil {
 		s.log.Warn("spool: fsync after remove", "recipient", key, "err", err)
 	}
 	return nil
 }
 
 // Used returns the recipient's queued bytes: committed files plus
-// reservations of uploads in progress. It is 0 for an invalid name.
+// reservations of uploads in progress (an upload of unknown size reserves
+// up to 1 MiB ahead of its data). It is 0 for an invalid name.
 func (s *Spool) Used(recipient string) int64 {
-	if !validUser(recipient) {
-		return 0
-	}
-	key := foldUser(recipient)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.used[key]
+	return s.used[wire.FoldName(recipient)].bytes
 }
+
+// Queued returns the number of the recipient's files: committed ones plus
+// uploads in progress. It is 0 for an invalid name.
+func (s *Spool) Queued(recipient string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used[wire.FoldName(recipient)].files
+}
+
+// TotalBytes returns the bytes of the whole spool: committed files plus
+// reservations of uploads in progress.
+func (s *Spool) TotalBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+// MaxQueuedFiles returns the per-recipient limit on queued files in force,
+// 0 for none.
+func (s *Spool) MaxQueuedFiles() int { return s.maxFiles }
 
 func readMeta(path string) (Meta, error) {
 	f, err := os.Open(path)
@@ -750,43 +782,11 @@ func readMeta(path string) (Meta, error) {
 	return m, nil
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 func removeIfExists(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
 	return nil
-}
-
-// validUser reports whether s is 1..64 bytes of ASCII letters, digits and
-// underscores.
-func validUser(s string) bool {
-	if len(s) == 0 || len(s) > maxUserBytes {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
-
-// foldUser lower-cases a valid user name (ASCII only).
-func foldUser(s string) string {
-	return strings.ToLower(s)
 }
 
 // validID reports whether id is exactly idLen lower-case hex digits.
@@ -801,56 +801,4 @@ func validID(id string) bool {
 		}
 	}
 	return true
-}
-
-// SanitizeName turns a client-supplied file name into one that is safe as
-// a single path element and safe to print. It keeps the part after the
-// last '/' or '\' (ignoring trailing ones), drops control and format
-// characters (Unicode Cc, Cf, which include bidi overrides such as U+202E,
-// and the line and paragraph separators Zl, Zp), replaces invalid UTF-8
-// with U+FFFD, and trims white space and dots at both ends. An empty result
-// becomes "file". Names longer than MaxNameBytes are cut on a rune boundary,
-// keeping an extension of up to 16 bytes. SanitizeName is idempotent.
-func SanitizeName(name string) string {
-	name = strings.TrimRight(name, `/\`)
-	if i := strings.LastIndexAny(name, `/\`); i >= 0 {
-		name = name[i+1:]
-	}
-	var b strings.Builder
-	for _, r := range name { // invalid UTF-8 yields utf8.RuneError = U+FFFD
-		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
-			continue
-		}
-		b.WriteRune(r)
-	}
-	name = trimName(b.String())
-	if name == "" || name == "." || name == ".." {
-		return "file"
-	}
-	if len(name) <= MaxNameBytes {
-		return name
-	}
-	if i := strings.LastIndexByte(name, '.'); i > 0 && len(name)-i <= maxExtBytes {
-		ext := name[i:]
-		return cutRunes(name[:i], MaxNameBytes-len(ext)) + ext
-	}
-	// The first rune survives the cut and is neither space nor dot, so the
-	// result is not empty.
-	return trimName(cutRunes(name, MaxNameBytes))
-}
-
-func trimName(s string) string {
-	return strings.TrimFunc(s, func(r rune) bool { return r == '.' || unicode.IsSpace(r) })
-}
-
-// cutRunes returns the longest prefix of s of at most n bytes that ends on
-// a rune boundary.
-func cutRunes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
 }

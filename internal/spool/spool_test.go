@@ -15,8 +15,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unicode"
 	"unicode/utf8"
+
+	"sslmessager/internal/wire"
 )
 
 func openSpool(t *testing.T, dir string, opts Options) *Spool {
@@ -83,7 +84,7 @@ func tmpEntries(t *testing.T, dir string) []string {
 
 func assertNothingQueued(t *testing.T, s *Spool, dir, recipient string) {
 	t.Helper()
-	if l, err := s.List(recipient); err != nil || len(l) != 0 {
+	if l, err := s.List(recipient, 0); err != nil || len(l) != 0 {
 		t.Errorf("List = %v, %v; want empty", l, err)
 	}
 	if n := tmpEntries(t, dir); len(n) != 0 {
@@ -91,6 +92,9 @@ func assertNothingQueued(t *testing.T, s *Spool, dir, recipient string) {
 	}
 	if u := s.Used(recipient); u != 0 {
 		t.Errorf("Used = %d, want 0", u)
+	}
+	if q := s.Queued(recipient); q != 0 {
+		t.Errorf("Queued = %d, want 0", q)
 	}
 	if ents, err := os.ReadDir(filepath.Join(dir, strings.ToLower(recipient))); err == nil && len(ents) != 0 {
 		t.Errorf("recipient dir not empty: %d entries", len(ents))
@@ -145,7 +149,7 @@ func TestRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	l, err := s.List("ALICE")
+	l, err := s.List("ALICE", 0)
 	if err != nil || len(l) != len(ids) {
 		t.Fatalf("List = %d entries, %v; want %d", len(l), err, len(ids))
 	}
@@ -160,7 +164,7 @@ func TestRoundTrip(t *testing.T) {
 	if n := tmpEntries(t, dir); len(n) != 0 {
 		t.Errorf(".tmp not empty: %v", n)
 	}
-	if l, err := s.List("nobody"); l != nil || err != nil {
+	if l, err := s.List("nobody", 0); l != nil || err != nil {
 		t.Errorf("List(nobody) = %v, %v", l, err)
 	}
 	// Permissions of the layout.
@@ -184,7 +188,7 @@ func TestOrderWithAdvancingClock(t *testing.T) {
 	for i := range 5 {
 		want = append(want, put(t, s, "bob", "alice", fmt.Sprint(i), []byte{byte(i)}, 1).ID)
 	}
-	l, _ := s.List("alice")
+	l, _ := s.List("alice", 0)
 	for i := range l {
 		if l[i].ID != want[i] || l[i].Name != fmt.Sprint(i) {
 			t.Fatalf("List order wrong: %v", l)
@@ -308,7 +312,7 @@ func TestLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	put(t, s, "bob", "alice", "again", make([]byte, 50), -1)
-	if l, _ := s.List("alice"); len(l) != 4 {
+	if l, _ := s.List("alice", 0); len(l) != 4 {
 		t.Errorf("List = %d entries, want 4", len(l))
 	}
 	if n := tmpEntries(t, dir); len(n) != 0 {
@@ -406,7 +410,7 @@ func TestConcurrentUploads(t *testing.T) {
 				return
 			default:
 			}
-			l, err := s.List("alice")
+			l, err := s.List("alice", 0)
 			if err != nil {
 				t.Errorf("List: %v", err)
 				return
@@ -430,7 +434,7 @@ func TestConcurrentUploads(t *testing.T) {
 			t.Errorf("upload: %v", err)
 		}
 	}
-	l, err := s.List("alice")
+	l, err := s.List("alice", 0)
 	if err != nil || len(l) != n {
 		t.Fatalf("List = %d, %v; want %d", len(l), err, n)
 	}
@@ -512,7 +516,7 @@ func TestConcurrentQuota(t *testing.T) {
 			if known && ok != quota/size {
 				t.Errorf("known sizes: %d succeeded, want exactly %d", ok, quota/size)
 			}
-			l, _ := s.List("alice")
+			l, _ := s.List("alice", 0)
 			if int64(len(l)) != ok || s.Used("alice") != ok*size {
 				t.Errorf("List %d, Used %d; want %d files, %d bytes", len(l), s.Used("alice"), ok, ok*size)
 			}
@@ -549,7 +553,7 @@ func TestRestartRecovery(t *testing.T) {
 	os.WriteFile(foreign, []byte("keep"), 0o600)
 
 	s2 := openSpool(t, dir, Options{})
-	l, err := s2.List("alice")
+	l, err := s2.List("alice", 0)
 	if err != nil || len(l) != 2 || l[0] != m1 || l[1] != m2 {
 		t.Fatalf("List after restart = %+v, %v", l, err)
 	}
@@ -576,7 +580,7 @@ func TestRestartRecovery(t *testing.T) {
 	// New ids still sort after the recovered ones even with an old clock.
 	s3 := openSpool(t, dir, Options{Now: func() time.Time { return time.Unix(0, 5) }})
 	m4 := put(t, s3, "bob", "alice", "late", []byte("z"), 1)
-	if l, _ := s3.List("alice"); len(l) != 3 || l[2].ID != m4.ID {
+	if l, _ := s3.List("alice", 0); len(l) != 3 || l[2].ID != m4.ID {
 		t.Errorf("new file not last: %+v", l)
 	}
 }
@@ -589,7 +593,7 @@ func TestRemove(t *testing.T) {
 	if err := s.Remove("ALICE", m1.ID); err != nil {
 		t.Fatalf("Remove: %v", err)
 	}
-	l, _ := s.List("alice")
+	l, _ := s.List("alice", 0)
 	if len(l) != 1 || l[0] != m2 {
 		t.Errorf("List after Remove = %+v", l)
 	}
@@ -668,7 +672,7 @@ func TestHostileIDs(t *testing.T) {
 			t.Errorf("sentinel %s touched: %v", p, err)
 		}
 	}
-	if l, _ := s.List("alice"); len(l) != 1 || s.Used("alice") != 5 {
+	if l, _ := s.List("alice", 0); len(l) != 1 || s.Used("alice") != 5 {
 		t.Errorf("queue changed: %v, used %d", l, s.Used("alice"))
 	}
 }
@@ -676,8 +680,8 @@ func TestHostileIDs(t *testing.T) {
 func TestBadRecipients(t *testing.T) {
 	dir := t.TempDir()
 	s := openSpool(t, dir, Options{})
-	bad := []string{"../x", "a/b", "", strings.Repeat("a", 100), strings.Repeat("a", 65), ".tmp", ".", "..",
-		"al ice", "alice\x00", "élise", "a-b", `a\b`}
+	bad := []string{"../x", "a/b", "", strings.Repeat("a", 100), strings.Repeat("a", 16), ".tmp", ".", "..",
+		"al ice", "alice\x00", "élise", "a-b", `a\b`, "quit", "New_Target"}
 	for _, r := range bad {
 		if _, err := s.Begin("bob", r, "f", 1); !errors.Is(err, ErrBadRecipient) {
 			t.Errorf("Begin to %q = %v", r, err)
@@ -685,7 +689,7 @@ func TestBadRecipients(t *testing.T) {
 		if _, err := s.Begin(r, "alice", "f", 1); !errors.Is(err, ErrBadRecipient) {
 			t.Errorf("Begin from %q = %v", r, err)
 		}
-		if _, err := s.List(r); !errors.Is(err, ErrBadRecipient) {
+		if _, err := s.List(r, 0); !errors.Is(err, ErrBadRecipient) {
 			t.Errorf("List(%q) = %v", r, err)
 		}
 		if _, _, err := s.Open(r, "0000000000000001deadbeef"); !errors.Is(err, ErrBadRecipient) {
@@ -698,7 +702,7 @@ func TestBadRecipients(t *testing.T) {
 			t.Errorf("Used(%q) != 0", r)
 		}
 	}
-	for _, r := range []string{"a", strings.Repeat("Z", 64), "User_01"} {
+	for _, r := range []string{"a", strings.Repeat("Z", 15), "User_01"} {
 		if u, err := s.Begin(r, r, "f", 0); err != nil {
 			t.Errorf("Begin(%q) = %v", r, err)
 		} else {
@@ -719,8 +723,13 @@ func TestOpenOptions(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "nested", "spool")
 	s := openSpool(t, dir, Options{})
-	if s.maxFile != DefaultMaxFileSize || s.quota != DefaultQuota {
-		t.Errorf("defaults not applied: %d %d", s.maxFile, s.quota)
+	if s.maxFile != DefaultMaxFileSize || s.quota != DefaultQuota || s.maxFiles != DefaultMaxQueuedFiles ||
+		s.maxTotal != 0 || s.minFree != DefaultMinFreeDisk || s.MaxQueuedFiles() != DefaultMaxQueuedFiles {
+		t.Errorf("defaults not applied: %d %d %d %d %d", s.maxFile, s.quota, s.maxFiles, s.maxTotal, s.minFree)
+	}
+	off := openSpool(t, t.TempDir(), Options{MaxQueuedFiles: NoLimit, MinFreeDisk: NoLimit, MaxTotalBytes: -5})
+	if off.maxFiles != 0 || off.minFree != 0 || off.maxTotal != 0 || off.MaxQueuedFiles() != 0 {
+		t.Errorf("NoLimit not applied: %d %d %d", off.maxFiles, off.minFree, off.maxTotal)
 	}
 	if _, err := os.Stat(filepath.Join(dir, ".tmp")); err != nil {
 		t.Errorf(".tmp not created: %v", err)
@@ -730,102 +739,38 @@ func TestOpenOptions(t *testing.T) {
 	}
 }
 
-var sanitizeTable = []struct{ in, want string }{
-	{"../../etc/passwd", "passwd"},
-	{"a/b", "b"},
-	{"..", "file"},
-	{".", "file"},
-	{"", "file"},
-	{`C:\x\evil.exe`, "evil.exe"},
-	{`C:\\x\\evil.exe`, "evil.exe"},
-	{"résumé 日本.pdf", "résumé 日本.pdf"},
-	{"evil\u202Etxt.exe", "eviltxt.exe"},
-	{"red\x1b[31mname", "red[31mname"},
-	{"  . hidden .  ", "hidden"},
-	{"dir/", "dir"},
-	{"/", "file"},
-	{"a/..", "file"},
-	{"bad\xffutf8", "bad\uFFFDutf8"},
-	{"nul\x00byte\n", "nulbyte"},
-	{"\u202E", "file"},
-	{"line\u2028sep", "linesep"},
-}
-
-func TestSanitizeName(t *testing.T) {
-	for _, c := range sanitizeTable {
-		if got := SanitizeName(c.in); got != c.want {
-			t.Errorf("SanitizeName(%q) = %q, want %q", c.in, got, c.want)
+// TestStoredNames checks that the spool stores the name wire.CleanFileName
+// makes of a client's file name, cut to MaxNameBytes.
+func TestStoredNames(t *testing.T) {
+	s := openSpool(t, t.TempDir(), Options{})
+	cases := []struct{ in, want string }{
+		{"../../etc/passwd", "passwd"},
+		{"..", "file"},
+		{"", "file"},
+		{`C:\x\evil.exe`, "evil.exe"},
+		{"résumé 日本.pdf", "résumé 日本.pdf"},
+		{"evil\u202Etxt.exe", "eviltxt.exe"},
+		{"red\x1b[31mname", "red[31mname"},
+		{"  . hidden .  ", "hidden"},
+		{"bad\xffutf8", "bad\uFFFDutf8"},
+		{"nul\x00byte\n", "nulbyte"},
+		{"line\u2028sep", "linesep"},
+		{strings.Repeat("é", 500) + ".pdf", wire.CleanFileName(strings.Repeat("é", 500)+".pdf", MaxNameBytes)},
+		{strings.Repeat("x", 1000), strings.Repeat("x", MaxNameBytes)},
+	}
+	for _, c := range cases {
+		m := put(t, s, "bob", "alice", c.in, nil, 0)
+		if m.Name != c.want {
+			t.Errorf("stored name of %q = %q, want %q", c.in, m.Name, c.want)
+		}
+		if len(m.Name) > MaxNameBytes || !utf8.ValidString(m.Name) {
+			t.Errorf("stored name of %q: %d bytes, valid UTF-8 %v", c.in, len(m.Name), utf8.ValidString(m.Name))
+		}
+		if l, _ := s.List("alice", 0); l[len(l)-1].Name != m.Name {
+			t.Errorf("listed name %q, committed %q", l[len(l)-1].Name, m.Name)
 		}
 	}
-	if got := SanitizeName("a\x1b[31mb"); strings.ContainsRune(got, 0x1b) {
-		t.Errorf("ESC kept: %q", got)
+	if got := put(t, s, "bob", "alice", strings.Repeat("é", 500)+".pdf", nil, 0).Name; !strings.HasSuffix(got, "é.pdf") {
+		t.Errorf("extension lost in the cut: %q", got)
 	}
-	if got := SanitizeName("evil\u202Etxt.exe"); strings.ContainsRune(got, 0x202E) {
-		t.Errorf("U+202E kept: %q", got)
-	}
-
-	long := strings.Repeat("x", 1000)
-	if got := SanitizeName(long); len(got) != MaxNameBytes || !utf8.ValidString(got) {
-		t.Errorf("1000-byte name -> %d bytes", len(got))
-	}
-	// Multi-byte runes: the cut lands on a rune boundary.
-	for pad := range 4 {
-		in := strings.Repeat("a", pad) + strings.Repeat("日", 400)
-		got := SanitizeName(in)
-		if len(got) > MaxNameBytes || len(got) < MaxNameBytes-3 || !utf8.ValidString(got) {
-			t.Errorf("pad %d: %d bytes, valid %v", pad, len(got), utf8.ValidString(got))
-		}
-	}
-	// A short extension survives the cut.
-	got := SanitizeName(strings.Repeat("é", 500) + ".pdf")
-	if !strings.HasSuffix(got, "é.pdf") || len(got) > MaxNameBytes || !utf8.ValidString(got) {
-		t.Errorf("extension not kept: ...%q (%d bytes)", got[max(0, len(got)-10):], len(got))
-	}
-	// A long "extension" is not special.
-	got = SanitizeName("a." + strings.Repeat("b", 400))
-	if len(got) != MaxNameBytes || !strings.HasPrefix(got, "a.b") {
-		t.Errorf("long extension: %d bytes", len(got))
-	}
-	// A cut that would end in dots or spaces is trimmed.
-	got = SanitizeName(strings.Repeat("a", 250) + "      " + strings.Repeat("b", 100))
-	if got != strings.Repeat("a", 250) {
-		t.Errorf("cut not trimmed: %q", got)
-	}
-	for _, c := range sanitizeTable {
-		checkSanitized(t, c.in)
-	}
-}
-
-func checkSanitized(t *testing.T, in string) {
-	t.Helper()
-	got := SanitizeName(in)
-	switch {
-	case got == "" || got == "." || got == "..":
-		t.Fatalf("SanitizeName(%q) = %q", in, got)
-	case !utf8.ValidString(got):
-		t.Fatalf("SanitizeName(%q) = %q: invalid UTF-8", in, got)
-	case strings.ContainsAny(got, `/\`):
-		t.Fatalf("SanitizeName(%q) = %q: separator", in, got)
-	case len(got) > MaxNameBytes:
-		t.Fatalf("SanitizeName(%q): %d bytes", in, len(got))
-	case SanitizeName(got) != got:
-		t.Fatalf("not idempotent: %q -> %q -> %q", in, got, SanitizeName(got))
-	}
-	for _, r := range got {
-		if unicode.In(r, unicode.Cc, unicode.Cf) {
-			t.Fatalf("SanitizeName(%q) = %q: control rune %U", in, got, r)
-		}
-	}
-}
-
-func FuzzSanitizeName(f *testing.F) {
-	for _, c := range sanitizeTable {
-		f.Add(c.in)
-	}
-	f.Add(strings.Repeat("日", 100) + ".tar.gz")
-	f.Add(strings.Repeat("x", 254) + " .a")
-	f.Add(strings.Repeat(".", 300) + "a")
-	f.Fuzz(func(t *testing.T, in string) {
-		checkSanitized(t, in)
-	})
 }
