@@ -230,12 +230,18 @@ func (q UploadEnd) SessionToken() string { return q.Token }
 func (q AckFile) SessionToken() string   { return q.Token }
 
 func (q Auth) AppendTo(dst []byte) ([]byte, error) {
-	dst, err := appendWords(append(dst, "AUTH"...), "AUTH", "user", q.User, "password", q.Pass)
+	dst, err := appendWord(append(dst, "AUTH"...), "AUTH", "user", q.User, MaxWordBytes)
+	if err == nil {
+		dst, err = appendWord(dst, "AUTH", "password", q.Pass, MaxPasswordWordBytes)
+	}
 	return end(dst), err
 }
 
 func (q SignUp) AppendTo(dst []byte) ([]byte, error) {
-	dst, err := appendWords(append(dst, "PUT"...), "PUT", "user", q.User, "password", q.Pass)
+	dst, err := appendWord(append(dst, "PUT"...), "PUT", "user", q.User, MaxWordBytes)
+	if err == nil {
+		dst, err = appendWord(dst, "PUT", "password", q.Pass, MaxPasswordWordBytes)
+	}
 	return end(dst), err
 }
 
