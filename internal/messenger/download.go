@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"sslmessager/internal/durable"
 	"sslmessager/internal/wire"
 )
 
@@ -37,10 +38,27 @@ func (e *ChecksumError) Error() string {
 	return strings.Join(parts, " and ") + "; kept on the server"
 }
 
-// prepareDownloads creates dir (0700, with its parents) if it is missing.
+// prepareDownloads creates dir (0700, with its parents) if it is missing,
+// and fsyncs the parent of each directory it created, so that files saved
+// and confirmed in it survive a crash.
 func prepareDownloads(dir string) error {
+	var missing []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("download directory: %w", err)
+	}
+	for _, p := range missing {
+		if err := durable.SyncDir(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("download directory: %w", err)
+		}
 	}
 	return nil
 }
@@ -54,6 +72,9 @@ type downloader struct {
 	out     *printer
 	journal *journal
 	seen    map[string]bool // ids the server sent in this download
+	// syncDir fsyncs the download directory after a file got its name;
+	// durable.SyncDir (tests make it fail).
+	syncDir func(dir string) error
 
 	files    int // files received, whatever became of them
 	saved    int // new files saved
@@ -65,8 +86,14 @@ type downloader struct {
 	roundAcked int // files of this round confirmed
 }
 
+// newDownloader starts a download into dir: it removes the temporary
+// files an earlier, crashed run left there and reads the journal.
 func newDownloader(c *Conn, dir string, out *printer) *downloader {
-	return &downloader{c: c, dir: dir, out: out, journal: openJournal(dir, c.user), seen: map[string]bool{}}
+	if n := removeStaleParts(dir); n > 0 {
+		out.line("removed " + plural(n, "unfinished file") + " left by an earlier download")
+	}
+	return &downloader{c: c, dir: dir, out: out, journal: openJournal(dir, c.user),
+		seen: map[string]bool{}, syncDir: durable.SyncDir}
 }
 
 func (d *downloader) startRound(count int) {
@@ -131,7 +158,7 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	if h.ID != "" {
 		d.seen[h.ID] = true
 	}
-	name := localName(h.Name)
+	name := wire.CleanFileName(h.Name, maxLocalNameBytes)
 	from := Sanitize(h.Sender)
 	desc := fmt.Sprintf("%s from %s", name, from)
 
@@ -139,7 +166,7 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	var f *os.File
 	var werr error
 	if !known {
-		if f, werr = os.CreateTemp(d.dir, tempPrefix+"*.part"); werr != nil {
+		if f, werr = createPart(d.dir); werr != nil {
 			werr = fmt.Errorf("cannot create a file in %s: %w", d.dir, describeFileError(werr))
 		}
 	}
@@ -190,28 +217,25 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 		d.out.linef("already saved %s (%s, sha256 ok); confirmed", desc, humanSize(h.Size))
 		return true, nil
 	}
+	// The file stays open, and so locked against removeStaleParts in
+	// another client, until it has its name.
 	if werr == nil {
 		werr = f.Sync()
 	}
-	if werr == nil {
-		werr = f.Close()
-	} else {
-		f.Close()
-	}
 	var final string
 	if werr == nil {
-		final, werr = commitFile(d.dir, f.Name(), name)
+		final, werr = commitFile(d.dir, f.Name(), name, d.syncDir)
 	}
 	if werr != nil {
 		d.notSaved++
-		var pe *fs.PathError
-		if errors.As(werr, &pe) {
+		if pe, ok := werr.(*fs.PathError); ok {
 			werr = pe.Err
 		}
 		d.out.line("! " + desc + ": not saved (" + Sanitize(werr.Error()) + "), kept on the server")
 		return false, nil
 	}
-	f = nil // committed: keep it
+	f.Close() // synced before it got its name: nothing more to learn
+	f = nil   // committed: keep it
 	if err := d.journal.add(h.ID, sum); err != nil {
 		d.out.line("! download journal: " + Sanitize(err.Error()))
 	}

@@ -295,7 +295,7 @@ func (s *session) receive() error {
 func (s *session) inputLoop() error {
 	s.target = s.opts.Target
 	if s.target != "" {
-		if err := checkName(s.target); err != nil {
+		if err := wire.CheckUserName(s.target); err != nil {
 			s.out.line("! target: " + err.Error())
 			s.target = ""
 		}
@@ -314,7 +314,7 @@ func (s *session) inputLoop() error {
 		case strings.EqualFold(line, ":quit:"):
 			return s.quit(nil)
 		default:
-			if err := checkName(line); err != nil {
+			if err := wire.CheckUserName(line); err != nil {
 				s.out.line("! " + err.Error())
 				continue
 			}

@@ -98,6 +98,37 @@ func TestSessionAgainstScriptedServer(t *testing.T) {
 	}
 }
 
+// TestTargetRule: a target that breaks the user-name rule is refused
+// locally with the rule's text, and nothing is sent for it.
+func TestTargetRule(t *testing.T) {
+	s := startFake(t)
+	c, fc := loggedIn(t, s, "alice")
+	file := writeTestFile(t, t.TempDir(), "f.txt", []byte("x"))
+	for _, bad := range []string{"bob smith", "ünïcode", "help", "Quit", strings.Repeat("x", wire.MaxUserNameBytes+1), "a\u202eb", ""} {
+		rule := wire.CheckUserName(bad)
+		if rule == nil {
+			t.Fatalf("%q follows the rule", bad)
+		}
+		if err := Send(t.Context(), c, bad, "hi"); err == nil || !strings.HasSuffix(err.Error(), rule.Error()) {
+			t.Errorf("Send to %q = %v, want the rule %q", bad, err, rule)
+		}
+		if err := Upload(t.Context(), c, bad, []string{file}, TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), rule.Error()) {
+			t.Errorf("Upload to %q = %v, want the rule %q", bad, err, rule)
+		}
+	}
+	r := startRun(t, c, Options{Target: "bob smith"})
+	waitOutput(t, r.out, "! target: "+wire.ErrUserName.Error()+"\n")
+	r.typeLine(t, "bob")
+	r.typeLine(t, ":new_target: help")
+	waitOutput(t, r.out, "! target unchanged: "+wire.ErrReservedName.Error()+"\n")
+	r.typeLine(t, ":upload: "+file+" toolongname_1234")
+	waitOutput(t, r.out, "! upload: "+wire.ErrUserName.Error()+"\n")
+	r.typeLine(t, "hi")
+	if q := fc.next(); q != (wire.Msg{Target: "bob", Sender: "alice", Text: "hi", Token: testToken}) {
+		t.Fatalf("got %#v, want only the message to bob", q)
+	}
+}
+
 func TestSessionEndOfInputQuits(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")

@@ -31,14 +31,6 @@ const (
 	// transferBufferSize is the one buffer a transfer streams through, so
 	// memory is bounded whatever the file size.
 	transferBufferSize = 256 << 10
-	// maxLocalNameBytes bounds a saved file's name, leaving room for a
-	// " (n)" before the extension within the usual 255-byte limit.
-	maxLocalNameBytes = 200
-	// maxExtBytes is the longest extension kept when a name is cut.
-	maxExtBytes = 16
-	// tempPrefix starts the names of files being written in the download
-	// directory; saved names never start with a dot, so they cannot clash.
-	tempPrefix = ".sslm-"
 )
 
 var transferBufs = sync.Pool{New: func() any { b := make([]byte, transferBufferSize); return &b }}
