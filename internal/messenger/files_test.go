@@ -395,6 +395,7 @@ func TestUploadRefusedLocally(t *testing.T) {
 	dir := t.TempDir()
 	notADir := writeTestFile(t, dir, "plain-file", nil)
 	r := startRun(t, c, Options{Target: "bob", Downloads: notADir})
+	fc.expectCarbons()
 	missing := filepath.Join(dir, "missing.txt")
 	r.typeLine(t, ":download:")
 	waitOutput(t, r.out, "! download directory: ")
@@ -416,6 +417,7 @@ func TestUploadProtocol(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob", NoTimestamps: true})
+	fc.expectCarbons()
 	data := append([]byte("ENDF "+testToken+" \r\n"), randomBytes(300<<10, 7)...)
 	p := writeTestFile(t, t.TempDir(), "x y.bin", data)
 
@@ -463,6 +465,7 @@ func TestDownloadChecksumMismatch(t *testing.T) {
 	c, fc := loggedIn(t, s, "bob")
 	dl := t.TempDir()
 	r := startRun(t, c, Options{Target: "alice", NoTimestamps: true, Downloads: dl})
+	fc.expectCarbons()
 	r.typeLine(t, ":download:")
 	if q := fc.next(); q != (wire.Get{Ack: true, Token: testToken}) {
 		t.Fatalf("got %#v", q)

@@ -17,6 +17,8 @@ func (c *session) dispatch(q wire.Query) bool {
 	case wire.Group:
 		c.srv.hub.toggleGroup(c) // CMD <group> token: no reply, as in the original
 		return true
+	case wire.Carbons:
+		return true // CMD <carbons> token: no reply; a user has one session here, so no copies
 	case wire.Quit:
 		return c.handleQuit()
 	case wire.Upload:
