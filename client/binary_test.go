@@ -17,6 +17,7 @@ import (
 
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay/relaytest"
+	"sslmessager/internal/wire"
 )
 
 // waitLimit bounds every wait in these tests.
@@ -223,11 +224,27 @@ func TestClientBinary(t *testing.T) {
 			{[]string{"SSLM_PASSWORD=pw-of-alice"}, args("--user", "alice", "--signup"), "error: sign-up refused: username already taken"},
 			{[]string{"SSLM_PASSWORD=pw-of-alice"}, []string{"--server", s.Addr, "--ca", filepath.Join(t.TempDir(), "none.pem"), "--user", "alice"}, "error: load CA certificate"},
 			{nil, args("--user", "alice"), "error: no password: use --password-file or SSLM_PASSWORD"},
+			// Refused before anything is sent, with the server's reason.
+			{[]string{"SSLM_PASSWORD=" + strings.Repeat("p", wire.MaxPasswordBytes+1)}, args("--user", "erin", "--signup"),
+				"error: sign-up refused: invalid password: " + wire.ErrPassword.Error()},
+			{[]string{"SSLM_PASSWORD=pw-of-erin"}, args("--user", "erin.x", "--signup"), "error: sign-up refused: invalid username: " + wire.ErrUserName.Error()},
+			{[]string{"SSLM_PASSWORD=pw-of-alice"}, args("--user", "alice", "send", "--to", "help", "hi"), "error: target: " + wire.ErrReservedName.Error()},
 		} {
 			_, errOut, code := runOnce(t, bin, "", tt.env, tt.args...)
 			if code != 1 || !strings.Contains(errOut, tt.want) {
 				t.Errorf("%v: exit %d, stderr %q, want %q", tt.args, code, errOut, tt.want)
 			}
+		}
+	})
+
+	t.Run("72-byte password", func(t *testing.T) {
+		env := []string{"SSLM_PASSWORD=" + strings.Repeat("p", wire.MaxPasswordBytes)}
+		for _, extra := range [][]string{{"--signup"}, nil} { // sign up, then log in
+			out, errOut, code := runOnce(t, bin, "", env, args(append([]string{"--user", "frank"}, append(extra, "--to", "bob")...)...)...)
+			if code != 0 || !strings.Contains(out, "logged in as frank") {
+				t.Fatalf("%v: exit %d, stdout %q, stderr %q", extra, code, out, errOut)
+			}
+			s.waitOnline(t, "bob")
 		}
 	})
 

@@ -112,7 +112,7 @@ func cmdNewTarget(s *session, arg string) (bool, error) {
 			return false, nil
 		}
 	}
-	if err := checkName(arg); err != nil {
+	if err := wire.CheckUserName(arg); err != nil {
 		s.out.line("! target unchanged: " + err.Error())
 		return false, nil
 	}

@@ -61,16 +61,3 @@ func TestCommandTable(t *testing.T) {
 		t.Error("unknown command found")
 	}
 }
-
-func TestCheckName(t *testing.T) {
-	for _, ok := range []string{"bob", "Bob_2", "ünïcode"} {
-		if err := checkName(ok); err != nil {
-			t.Errorf("checkName(%q) = %v", ok, err)
-		}
-	}
-	for _, bad := range []string{"", "bob smith", "bo\x1bb", "a\u202eb", strings.Repeat("x", 65)} {
-		if checkName(bad) == nil {
-			t.Errorf("checkName(%q) accepted", bad)
-		}
-	}
-}

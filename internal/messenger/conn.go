@@ -189,21 +189,37 @@ func (c *Conn) read() (wire.Query, error) {
 	return wire.ParseServer(line)
 }
 
+// Reasons of a sign-up refused before anything is sent: the server's
+// TRY reasons for the same rules.
+const (
+	reasonBadUserName = "invalid username: "
+	reasonBadPassword = "invalid password: "
+)
+
 // Login sends AUTH (or PUT when signUp) and waits for the answer. On
 // ACCEPT it keeps the user name as registered and the token. A refusal is
 // a *RefusedError: Retry is true for TRY (another Login may follow on this
-// connection); otherwise the server closes the connection.
+// connection); otherwise the server closes the connection. A sign-up whose
+// user name or password breaks the rules (wire.CheckUserName,
+// wire.CheckPassword) is refused here, before anything is sent, with the
+// server's reason for it and Retry true.
 func (c *Conn) Login(user, pass string, signUp bool) error {
 	if c.token != "" {
 		return errors.New("already logged in")
 	}
 	var q wire.Query = wire.Auth{User: user, Pass: pass}
 	if signUp {
+		if err := wire.CheckUserName(user); err != nil {
+			return &RefusedError{Reason: reasonBadUserName + err.Error(), Retry: true}
+		}
+		if err := wire.CheckPassword(pass); err != nil {
+			return &RefusedError{Reason: reasonBadPassword + err.Error(), Retry: true}
+		}
 		q = wire.SignUp{User: user, Pass: pass}
 	}
 	if err := c.send(q); err != nil {
 		if errors.Is(err, wire.ErrField) {
-			return fmt.Errorf("user name and password must each be one word without spaces, 1 to %d bytes", wire.MaxWordBytes)
+			return fmt.Errorf("user name and password must each be one word without spaces: a name of 1 to %d bytes, a password of 1 to %d", wire.MaxWordBytes, wire.MaxPasswordWordBytes)
 		}
 		return err
 	}
@@ -233,22 +249,6 @@ func (c *Conn) Login(user, pass string, signUp bool) error {
 	}
 }
 
-// checkName says whether s can be sent as a target user name.
-func checkName(s string) error {
-	if s == "" {
-		return errors.New("empty user name")
-	}
-	if len(s) > wire.MaxWordBytes {
-		return fmt.Errorf("user name longer than %d bytes", wire.MaxWordBytes)
-	}
-	for _, r := range s {
-		if r == ' ' || !isShown(r) {
-			return fmt.Errorf("user name %q holds a space or control character", s)
-		}
-	}
-	return nil
-}
-
 // checkText says whether s can be sent as a message.
 func checkText(s string) error {
 	if n := runeCount(s); n > wire.MaxTextRunes {
@@ -265,7 +265,7 @@ func Send(ctx context.Context, c *Conn, to, text string) error {
 	if c.token == "" {
 		return errors.New("not logged in")
 	}
-	if err := checkName(to); err != nil {
+	if err := wire.CheckUserName(to); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	if err := checkText(text); err != nil {

@@ -118,7 +118,7 @@ func parseUploadArg(arg, target string) (path, to string, err error) {
 		}
 	}
 	if name != "" {
-		if err := checkName(name); err != nil {
+		if err := wire.CheckUserName(name); err != nil {
 			return "", "", fmt.Errorf("upload: %w", err)
 		}
 		to = name

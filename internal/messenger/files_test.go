@@ -395,6 +395,7 @@ func TestUploadRefusedLocally(t *testing.T) {
 	dir := t.TempDir()
 	notADir := writeTestFile(t, dir, "plain-file", nil)
 	r := startRun(t, c, Options{Target: "bob", Downloads: notADir})
+	fc.expectCarbons()
 	missing := filepath.Join(dir, "missing.txt")
 	r.typeLine(t, ":download:")
 	waitOutput(t, r.out, "! download directory: ")
@@ -416,6 +417,7 @@ func TestUploadProtocol(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob", NoTimestamps: true})
+	fc.expectCarbons()
 	data := append([]byte("ENDF "+testToken+" \r\n"), randomBytes(300<<10, 7)...)
 	p := writeTestFile(t, t.TempDir(), "x y.bin", data)
 
@@ -463,6 +465,7 @@ func TestDownloadChecksumMismatch(t *testing.T) {
 	c, fc := loggedIn(t, s, "bob")
 	dl := t.TempDir()
 	r := startRun(t, c, Options{Target: "alice", NoTimestamps: true, Downloads: dl})
+	fc.expectCarbons()
 	r.typeLine(t, ":download:")
 	if q := fc.next(); q != (wire.Get{Ack: true, Token: testToken}) {
 		t.Fatalf("got %#v", q)
@@ -587,7 +590,8 @@ func TestParseUploadArg(t *testing.T) {
 		{spaced + " carol", spaced, "carol", ""},
 		{`"` + spaced + `"`, spaced, "bob", ""},
 		{`'` + spaced + `'  carol `, spaced, "carol", ""},
-		{filepath.Join(dir, "missing file.txt"), filepath.Join(dir, "missing"), "file.txt", ""},
+		{filepath.Join(dir, "missing file_txt"), filepath.Join(dir, "missing"), "file_txt", ""},
+		{filepath.Join(dir, "missing file.txt"), "", "", wire.ErrUserName.Error()}, // no such file, nor such user
 		{"~/x.txt", filepath.Join(home, "x.txt"), "bob", ""},
 		{"", "", "", "usage"},
 		{`"unterminated`, "", "", "missing closing"},
@@ -606,91 +610,11 @@ func TestParseUploadArg(t *testing.T) {
 	}
 }
 
-func TestLocalName(t *testing.T) {
-	long := strings.Repeat("é", 150) + ".tar.gz"
-	for in, want := range map[string]string{
-		"notes.txt":          "notes.txt",
-		"../../etc/passwd":   "passwd",
-		`C:\Users\x\a.doc`:   "a.doc",
-		"dir/":               "dir",
-		".":                  "file",
-		"..":                 "file",
-		"":                   "file",
-		".bashrc":            "bashrc",
-		" . spaced name . ":  "spaced name",
-		"a\x1b[2Jb\u202ec\n": "a[2Jbc",
-		"tab\there":          "tabhere",
-		"bad\xffutf8":        "bad\ufffdutf8",
-		long:                 strings.Repeat("é", 98) + ".gz",
-	} {
-		got := localName(in)
-		if got != want {
-			t.Errorf("localName(%q) = %q, want %q", in, got, want)
-		}
-		if localName(got) != got || len(got) > maxLocalNameBytes || got != Sanitize(got) {
-			t.Errorf("localName(%q) = %q is not a fixed point, too long or unsafe", in, got)
-		}
-	}
-}
-
 func TestHumanSize(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 B", 1: "1 B", 999: "999 B", 1000: "1.0 KB", 12 << 10: "12 KB",
 		1_200_000: "1.2 MB", 8 << 20: "8.4 MB", 999_999: "1.0 MB", 1 << 30: "1.1 GB"} {
 		if got := humanSize(n); got != want {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
-	}
-}
-
-func TestCommitFileNeverOverwrites(t *testing.T) {
-	dir := t.TempDir()
-	writeTestFile(t, dir, "a.txt", []byte("original"))
-	writeTestFile(t, dir, "a (1).txt", []byte("one"))
-	writeTestFile(t, dir, "noext", []byte("x"))
-	for _, tt := range []struct{ name, want string }{
-		{"a.txt", "a (2).txt"},
-		{"a.txt", "a (3).txt"},
-		{"noext", "noext (1)"},
-		{"new.txt", "new.txt"},
-	} {
-		tmp := writeTestFile(t, dir, tempPrefix+"x.part", []byte("new "+tt.want))
-		got, err := commitFile(dir, tmp, tt.name)
-		if err != nil || got != tt.want {
-			t.Fatalf("commitFile(%s) = %q, %v; want %q", tt.name, got, err, tt.want)
-		}
-		if _, err := os.Stat(tmp); !errors.Is(err, os.ErrNotExist) {
-			t.Errorf("temporary file left: %v", err)
-		}
-	}
-	sameFiles(t, dir, map[string][]byte{
-		"a.txt": []byte("original"), "a (1).txt": []byte("one"), "noext": []byte("x"),
-		"a (2).txt": []byte("new a (2).txt"), "a (3).txt": []byte("new a (3).txt"),
-		"noext (1)": []byte("new noext (1)"), "new.txt": []byte("new new.txt"),
-	})
-}
-
-func TestJournal(t *testing.T) {
-	dir := t.TempDir()
-	j := openJournal(dir, "Bob")
-	if err := j.add("id1", "AB"); err != nil {
-		t.Fatal(err)
-	}
-	j.add("id2", "cd")
-	j = openJournal(dir, "bob")
-	if !j.has("id1", "ab") || !j.has("id2", "CD") || j.has("id1", "cd") || j.has("", "") {
-		t.Fatalf("journal %v", j.ids)
-	}
-	if err := j.keepOnly(map[string]bool{"id2": true}); err != nil {
-		t.Fatal(err)
-	}
-	if j = openJournal(dir, "bob"); j.has("id1", "ab") || !j.has("id2", "cd") {
-		t.Fatalf("journal after keepOnly %v", j.ids)
-	}
-	j.keepOnly(nil)
-	if _, err := os.Stat(journalPath(dir, "bob")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("empty journal kept: %v", err)
-	}
-	if filepath.Base(journalPath(dir, "a/b")) == tempPrefix+"received-a/b" || strings.Contains(filepath.Base(journalPath(dir, "../x")), "/") {
-		t.Error("a user name reached the journal's path")
 	}
 }

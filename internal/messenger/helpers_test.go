@@ -200,3 +200,12 @@ func (r *running) wait(t *testing.T) error {
 		return nil
 	}
 }
+
+// expectCarbons checks that the next query is the carbons opt-in, which
+// an interactive session sends first of all.
+func (c *fakeConn) expectCarbons() {
+	c.t.Helper()
+	if q := c.next(); q != (wire.Carbons{Token: testToken}) {
+		c.t.Fatalf("server got %#v, want CMD <carbons> first", q)
+	}
+}

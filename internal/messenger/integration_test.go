@@ -12,6 +12,7 @@ import (
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/spool"
+	"sslmessager/internal/wire"
 )
 
 // relayServer is a real server on 127.0.0.1:0 with accounts in a
@@ -181,5 +182,44 @@ func TestIntegrationWrongCA(t *testing.T) {
 	_, err := Dial(t.Context(), s.Addr, filepath.Join(other, pki.CAFile))
 	if err == nil || !strings.Contains(err.Error(), "SHA256:") {
 		t.Fatalf("Dial with the wrong CA = %v, want an error naming the SHA256 fingerprint", err)
+	}
+}
+
+// TestIntegrationPasswordLimits: a password of wire.MaxPasswordBytes (72)
+// works end to end, sign-up and log-in; one byte more is refused before
+// anything is sent, with the rule's text, and the connection stays usable.
+func TestIntegrationPasswordLimits(t *testing.T) {
+	s := startRelay(t)
+	pw72 := strings.Repeat("p", 60) + "ééé" + "passwd" // 72 bytes, not ASCII only
+	if len(pw72) != wire.MaxPasswordBytes {
+		t.Fatalf("test password of %d bytes", len(pw72))
+	}
+	c, err := Dial(t.Context(), s.Addr, s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var re *RefusedError
+	err = c.Login("longpw", pw72+"x", true)
+	if !errors.As(err, &re) || !re.Retry || re.Reason != "invalid password: "+wire.ErrPassword.Error() {
+		t.Fatalf("sign-up with 73 bytes = %v, want a local refusal with the rule", err)
+	}
+	err = c.Login("no way", pw72, true)
+	if !errors.As(err, &re) || !re.Retry || re.Reason != "invalid username: "+wire.ErrUserName.Error() {
+		t.Fatalf("sign-up as %q = %v, want a local refusal with the rule", "no way", err)
+	}
+	if err := c.Login("longpw", pw72, true); err != nil {
+		t.Fatalf("sign-up with 72 bytes on the same connection: %v", err)
+	}
+	c.Close()
+	s.waitOnline(t, "longpw gone", func(n []string) bool { return !slices.Contains(n, "longpw") })
+
+	d, err := Dial(t.Context(), s.Addr, s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Login("LongPW", pw72, false); err != nil || d.User() != "longpw" {
+		t.Fatalf("log-in with the 72-byte password: %v (user %q)", err, d.User())
 	}
 }

@@ -18,6 +18,9 @@ type TransferOptions struct {
 	Out io.Writer
 	// Progress receives progress bars; nil shows none.
 	Progress io.Writer
+
+	// syncDir replaces durable.SyncDir for Download (tests make it fail).
+	syncDir func(dir string) error
 }
 
 func (o TransferOptions) printer() *printer {
@@ -51,7 +54,7 @@ func Upload(ctx context.Context, c *Conn, to string, paths []string, opts Transf
 	if c.token == "" {
 		return errors.New("not logged in")
 	}
-	if err := checkName(to); err != nil {
+	if err := wire.CheckUserName(to); err != nil {
 		return fmt.Errorf("target: %w", err)
 	}
 	if len(paths) == 0 {
@@ -123,6 +126,9 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 		return err
 	}
 	d := newDownloader(c, dir, p)
+	if opts.syncDir != nil {
+		d.syncDir = opts.syncDir
+	}
 	for {
 		if err := c.send(wire.Get{Ack: true, Token: c.token}); err != nil {
 			return fail(err)

@@ -78,14 +78,34 @@ type renderer struct {
 // before the sender for group messages, which are green when colour is on.
 // Later lines of a multi-line text are indented under the first.
 func (r renderer) message(sender, text string, group bool) string {
+	label := Sanitize(sender)
+	if group {
+		label = "[group] " + label
+	}
+	return r.layout(label, text, group && r.color)
+}
+
+// carbon renders a direct message that this user sent to target from
+// another of its sessions, laid out like a received message:
+// "[15:04:05] you → bob (other session): text". mine is false when the
+// server named another sender, which is then shown instead of "you".
+func (r renderer) carbon(sender, target, text string, mine bool) string {
+	from := "you"
+	if !mine {
+		from = Sanitize(sender)
+	}
+	return r.layout(from+" → "+Sanitize(target)+" (other session)", text, false)
+}
+
+// layout puts the timestamp and label (already sanitized) before the
+// sanitized text, indents its later lines under the first and colours
+// every line green when green is set.
+func (r renderer) layout(label, text string, green bool) string {
 	var prefix strings.Builder
 	if r.timestamps {
 		prefix.WriteString("[" + r.now().Format(time.TimeOnly) + "] ")
 	}
-	if group {
-		prefix.WriteString("[group] ")
-	}
-	prefix.WriteString(Sanitize(sender))
+	prefix.WriteString(label)
 	prefix.WriteString(": ")
 	indent := strings.Repeat(" ", runeCount(prefix.String()))
 
@@ -95,7 +115,7 @@ func (r renderer) message(sender, text string, group bool) string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		if group && r.color {
+		if green {
 			b.WriteString(colorGreen)
 		}
 		if i == 0 {
@@ -104,7 +124,7 @@ func (r renderer) message(sender, text string, group bool) string {
 			b.WriteString(indent)
 		}
 		b.WriteString(l)
-		if group && r.color {
+		if green {
 			b.WriteString(colorReset)
 		}
 	}

@@ -67,6 +67,35 @@ func TestRenderMessage(t *testing.T) {
 	}
 }
 
+func TestRenderCarbon(t *testing.T) {
+	plain := renderer{timestamps: true, now: fixedClock}
+	color := renderer{color: true, timestamps: true, now: fixedClock}
+	noTime := renderer{now: fixedClock}
+	tests := []struct {
+		name           string
+		r              renderer
+		sender, target string
+		text           string
+		mine           bool
+		want           string
+	}{
+		{"own", plain, "alice", "bob", "hi bob", true, "[15:04:05] you → bob (other session): hi bob"},
+		{"colour stays plain", color, "alice", "bob", "hi", true, "[15:04:05] you → bob (other session): hi"},
+		{"no timestamps", noTime, "alice", "bob", "yo", true, "you → bob (other session): yo"},
+		{"multi-line", plain, "alice", "bob", "one\ntwo", true,
+			"[15:04:05] you → bob (other session): one\n" + strings.Repeat(" ", runeCount("[15:04:05] you → bob (other session): ")) + "two"},
+		{"hostile target and text", noTime, "alice", "b\x1b[2Jb", "\x1b]0;t\a\u202e", true, `you → b\x1b[2Jb (other session): \x1b]0;t\x07\u202e`},
+		{"another sender named", noTime, "ev\x1bil", "bob", "x", false, `ev\x1bil → bob (other session): x`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.r.carbon(tt.sender, tt.target, tt.text, tt.mine); got != tt.want {
+				t.Errorf("got  %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
 func TestPrinterWholeLinesAfterPrompt(t *testing.T) {
 	var b strings.Builder
 	p := &printer{w: &b}

@@ -83,6 +83,10 @@ type session struct {
 // from the Quit that Run sends itself when ctx ends and the send queue that
 // writes the receiver's file confirmations; see files.go).
 //
+// Right after it starts, Run asks the server for carbons (CMD <carbons>):
+// the direct messages this user sends from its other sessions are shown
+// as "[15:04:05] you → bob (other session): text".
+//
 // Input lines are messages to the current target (or to the group in group
 // chat), or commands such as :quit: (see :help:). End of input quits like
 // :quit:. Run returns nil after a quit the server confirmed (or did not
@@ -137,6 +141,12 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 			cols = cmp.Or(opts.Width, 80)
 		}
 		s.out.setProgress(opts.Progress, opts.Terminal, cols)
+	}
+	// Copies of what this user sends from its other sessions are shown
+	// here too (CARBON lines); the server sends them only on request.
+	if err := c.send(wire.Carbons{Token: c.token}); err != nil {
+		c.Close()
+		return err
 	}
 	go s.sendq.run(s.done)
 
@@ -232,6 +242,9 @@ func (s *session) receive() error {
 			s.out.line(s.render.message(q.Sender, q.Text, false))
 		case wire.RelayGroup:
 			s.out.line(s.render.message(q.Sender, q.Text, true))
+		case wire.Carbon:
+			mine := wire.FoldName(q.Sender) == wire.FoldName(s.c.user)
+			s.out.line(s.render.carbon(q.Sender, q.Target, q.Text, mine))
 		case wire.NotOnline:
 			s.lastMu.Lock()
 			to := s.lastSent
@@ -295,7 +308,7 @@ func (s *session) receive() error {
 func (s *session) inputLoop() error {
 	s.target = s.opts.Target
 	if s.target != "" {
-		if err := checkName(s.target); err != nil {
+		if err := wire.CheckUserName(s.target); err != nil {
 			s.out.line("! target: " + err.Error())
 			s.target = ""
 		}
@@ -314,7 +327,7 @@ func (s *session) inputLoop() error {
 		case strings.EqualFold(line, ":quit:"):
 			return s.quit(nil)
 		default:
-			if err := checkName(line); err != nil {
+			if err := wire.CheckUserName(line); err != nil {
 				s.out.line("! " + err.Error())
 				continue
 			}

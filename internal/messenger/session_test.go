@@ -18,6 +18,7 @@ func TestSessionAgainstScriptedServer(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob", Color: true})
+	fc.expectCarbons()
 
 	fc.send(wire.Check{})
 	fc.send(wire.Relay{Target: "alice", Sender: "bob", Text: "hi \x1b[31malice\u202e"})
@@ -98,10 +99,66 @@ func TestSessionAgainstScriptedServer(t *testing.T) {
 	}
 }
 
+func TestSessionCarbons(t *testing.T) {
+	s := startFake(t)
+	c, fc := loggedIn(t, s, "Alice")
+	r := startRun(t, c, Options{Target: "bob"})
+	fc.expectCarbons() // before anything else, and only once
+	fc.send(wire.Carbon{Target: "bob", Sender: "alice", Text: "from my phone\x1b[2J"})
+	waitOutput(t, r.out, "[15:04:05] you → bob (other session): from my phone\\x1b[2J\n")
+	fc.send(wire.Carbon{Target: "carol", Sender: "mallory", Text: "x"})
+	waitOutput(t, r.out, "[15:04:05] mallory → carol (other session): x\n")
+	r.typeLine(t, "hi")
+	if q := fc.next(); q != (wire.Msg{Target: "bob", Sender: "Alice", Text: "hi", Token: testToken}) {
+		t.Fatalf("got %#v, want the message (no second opt-in)", q)
+	}
+	r.typeLine(t, ":quit:")
+	if q := fc.next(); q != (wire.Quit{Token: testToken}) {
+		t.Fatalf("got %#v", q)
+	}
+	fc.send(wire.End{Reason: wire.ReasonEndAccepted})
+	if err := r.wait(t); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+}
+
+// TestTargetRule: a target that breaks the user-name rule is refused
+// locally with the rule's text, and nothing is sent for it.
+func TestTargetRule(t *testing.T) {
+	s := startFake(t)
+	c, fc := loggedIn(t, s, "alice")
+	file := writeTestFile(t, t.TempDir(), "f.txt", []byte("x"))
+	for _, bad := range []string{"bob smith", "ünïcode", "help", "Quit", strings.Repeat("x", wire.MaxUserNameBytes+1), "a\u202eb", ""} {
+		rule := wire.CheckUserName(bad)
+		if rule == nil {
+			t.Fatalf("%q follows the rule", bad)
+		}
+		if err := Send(t.Context(), c, bad, "hi"); err == nil || !strings.HasSuffix(err.Error(), rule.Error()) {
+			t.Errorf("Send to %q = %v, want the rule %q", bad, err, rule)
+		}
+		if err := Upload(t.Context(), c, bad, []string{file}, TransferOptions{}); err == nil || !strings.HasSuffix(err.Error(), rule.Error()) {
+			t.Errorf("Upload to %q = %v, want the rule %q", bad, err, rule)
+		}
+	}
+	r := startRun(t, c, Options{Target: "bob smith"})
+	fc.expectCarbons() // nothing was sent before
+	waitOutput(t, r.out, "! target: "+wire.ErrUserName.Error()+"\n")
+	r.typeLine(t, "bob")
+	r.typeLine(t, ":new_target: help")
+	waitOutput(t, r.out, "! target unchanged: "+wire.ErrReservedName.Error()+"\n")
+	r.typeLine(t, ":upload: "+file+" toolongname_1234")
+	waitOutput(t, r.out, "! upload: "+wire.ErrUserName.Error()+"\n")
+	r.typeLine(t, "hi")
+	if q := fc.next(); q != (wire.Msg{Target: "bob", Sender: "alice", Text: "hi", Token: testToken}) {
+		t.Fatalf("got %#v, want only the message to bob", q)
+	}
+}
+
 func TestSessionEndOfInputQuits(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob", NoTimestamps: true})
+	fc.expectCarbons()
 	r.typeLine(t, "last words")
 	fc.next()
 	r.in.Close()
@@ -119,6 +176,7 @@ func TestSessionAsksForTarget(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{})
+	fc.expectCarbons()
 	waitOutput(t, r.out, "target: ")
 	r.typeLine(t, "bad name")
 	waitOutput(t, r.out, "! user name")
@@ -144,6 +202,7 @@ func TestSessionServerDropsUs(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob"})
+	fc.expectCarbons()
 	fc.send(wire.End{Fatal: true, Reason: "invalid session token"})
 	fc.tc.Close()
 	err := r.wait(t) // the input loop is still blocked on the pipe
@@ -160,6 +219,7 @@ func TestSessionConnectionLost(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob"})
+	fc.expectCarbons()
 	fc.tc.Close()
 	if err := r.wait(t); !errors.Is(err, ErrConnectionClosed) {
 		t.Fatalf("Run = %v, want ErrConnectionClosed", err)
@@ -170,6 +230,7 @@ func TestSessionQuitWithoutAnswer(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob", QuitTimeout: 100 * time.Millisecond})
+	fc.expectCarbons()
 	r.typeLine(t, ":quit:")
 	fc.next()
 	if err := r.wait(t); err != nil {
@@ -189,6 +250,7 @@ func TestSessionContextCancelSendsQuit(t *testing.T) {
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
 	go func() { done <- c.Run(ctx, pr, out, Options{Target: "bob"}) }()
+	fc.expectCarbons()
 	cancel()
 	if q := fc.next(); q != (wire.Quit{Token: testToken}) {
 		t.Fatalf("got %#v", q)
@@ -208,6 +270,7 @@ func TestSessionTerminalMode(t *testing.T) {
 	s := startFake(t)
 	c, fc := loggedIn(t, s, "alice")
 	r := startRun(t, c, Options{Target: "bob", Terminal: true, Width: 80, Height: 24})
+	fc.expectCarbons()
 	waitOutput(t, r.out, "bob> ")
 	r.in.Write([]byte("hi there\r"))
 	if q := fc.next(); q != (wire.Msg{Target: "bob", Sender: "alice", Text: "hi there", Token: testToken}) {
@@ -291,6 +354,7 @@ func TestLoginUsesRegisteredName(t *testing.T) {
 		t.Fatalf("User() = %q", c.User())
 	}
 	r := startRun(t, c, Options{Target: "bob"})
+	fc.expectCarbons()
 	r.typeLine(t, "x")
 	if q := fc.next().(wire.Msg); q.Sender != "Alice" {
 		t.Fatalf("sender %q, want the registered name", q.Sender)
@@ -303,6 +367,7 @@ func TestSendOneShot(t *testing.T) {
 		c, fc := loggedIn(t, s, "alice")
 		errc := make(chan error, 1)
 		go func() { errc <- Send(t.Context(), c, "bob", "one shot") }()
+		// The message comes first: a one-shot command sends no CMD <carbons>.
 		if q := fc.next(); q != (wire.Msg{Target: "bob", Sender: "alice", Text: "one shot", Token: testToken}) {
 			t.Fatalf("got %#v", q)
 		}
@@ -327,6 +392,39 @@ func TestSendOneShot(t *testing.T) {
 	c, _ := loggedIn(t, s, "alice")
 	if err := Send(t.Context(), c, "bob", strings.Repeat("x", wire.MaxTextRunes+1)); err == nil {
 		t.Error("Send accepted an over-long text")
+	}
+}
+
+// TestOneShotsAskNoCarbons: upload and download start with their own
+// query; only the interactive session opts in to carbons.
+func TestOneShotsAskNoCarbons(t *testing.T) {
+	s := startFake(t)
+	c, fc := loggedIn(t, s, "alice")
+	file := writeTestFile(t, t.TempDir(), "f.txt", []byte("x"))
+	errc := make(chan error, 1)
+	go func() { errc <- Upload(t.Context(), c, "bob", []string{file}, TransferOptions{}) }()
+	if q, ok := fc.next().(wire.Upload); !ok || q.Target != "bob" {
+		t.Fatalf("first query of upload %#v, want BEGINF", q)
+	}
+	fc.send(wire.Stop{Reason: "file too large"})
+	var re *UploadRefusedError
+	if err := <-errc; !errors.As(err, &re) {
+		t.Fatalf("Upload = %v, want the refusal", err)
+	}
+
+	c, fc = loggedIn(t, s, "alice")
+	go func() { errc <- Download(t.Context(), c, t.TempDir(), TransferOptions{}) }()
+	if q := fc.next(); q != (wire.Get{Ack: true, Token: testToken}) {
+		t.Fatalf("first query of download %#v, want CMD <get ack>", q)
+	}
+	fc.send(wire.Begin{Count: 0})
+	fc.send(wire.Notice{Text: wire.NoticeSendComplete})
+	if q := fc.next(); q != (wire.Quit{Token: testToken}) {
+		t.Fatalf("got %#v, want the quit", q)
+	}
+	fc.send(wire.End{Reason: wire.ReasonEndAccepted})
+	if err := <-errc; err != nil {
+		t.Fatalf("Download = %v", err)
 	}
 }
 

@@ -1,0 +1,255 @@
+package messenger
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"sslmessager/internal/durable"
+	"sslmessager/internal/wire"
+)
+
+// Downloads: the files of one CMD <get ack> (one or more rounds) read
+// from the connection, checked against their SHA-256, saved under a free
+// name and only then confirmed.
+
+// ChecksumError is Download's error when files did not match their SHA-256
+// (or could not be saved): they stay queued on the server.
+type ChecksumError struct {
+	Mismatched int // SHA-256 mismatches
+	NotSaved   int // local errors (disk full, permissions)
+}
+
+func (e *ChecksumError) Error() string {
+	var parts []string
+	if e.Mismatched > 0 {
+		parts = append(parts, plural(e.Mismatched, "file")+" failed the checksum")
+	}
+	if e.NotSaved > 0 {
+		parts = append(parts, plural(e.NotSaved, "file")+" could not be saved")
+	}
+	return strings.Join(parts, " and ") + "; kept on the server"
+}
+
+// prepareDownloads creates dir (0700, with its parents) if it is missing,
+// and fsyncs the parent of each directory it created, so that files saved
+// and confirmed in it survive a crash.
+func prepareDownloads(dir string) error {
+	var missing []string
+	for p := filepath.Clean(dir); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("download directory: %w", err)
+	}
+	for _, p := range missing {
+		if err := durable.SyncDir(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("download directory: %w", err)
+		}
+	}
+	return nil
+}
+
+// downloader saves the files of one download (one or more CMD <get ack>
+// rounds) into dir. It reads file data from the connection; the caller
+// sends the confirmations.
+type downloader struct {
+	c       *Conn
+	dir     string
+	out     *printer
+	journal *journal
+	seen    map[string]bool // ids the server sent in this download
+	// syncDir fsyncs the download directory after a file got its name;
+	// durable.SyncDir (tests make it fail).
+	syncDir func(dir string) error
+
+	files    int // files received, whatever became of them
+	saved    int // new files saved
+	again    int // files saved before and confirmed again
+	mismatch int // checksum mismatches, kept on the server
+	notSaved int // local failures, kept on the server
+
+	roundCount int // files announced by the last BEGIN
+	roundAcked int // files of this round confirmed
+}
+
+// newDownloader starts a download into dir: it removes the temporary
+// files an earlier, crashed run left there and reads the journal.
+func newDownloader(c *Conn, dir string, out *printer) *downloader {
+	if n := removeStaleParts(dir); n > 0 {
+		out.line("removed " + plural(n, "unfinished file") + " left by an earlier download")
+	}
+	return &downloader{c: c, dir: dir, out: out, journal: openJournal(dir, c.user),
+		seen: map[string]bool{}, syncDir: durable.SyncDir}
+}
+
+func (d *downloader) startRound(count int) {
+	d.roundCount, d.roundAcked = count, 0
+}
+
+// more says whether the last round was full and made progress, so that
+// asking again can bring more files.
+func (d *downloader) more() bool {
+	return d.roundCount >= maxFilesPerGet && d.roundAcked > 0
+}
+
+// finish prints the summary and forgets the journal entries the server no
+// longer holds. It returns a *ChecksumError if some files were kept on the
+// server.
+func (d *downloader) finish() error {
+	if err := d.journal.keepOnly(d.seen); err != nil {
+		d.out.line("! download journal: " + Sanitize(err.Error()))
+	}
+	switch {
+	case d.files == 0:
+		d.out.line("no files waiting")
+	default:
+		s := "downloaded " + plural(d.saved+d.again, "file")
+		if k := d.mismatch + d.notSaved; k > 0 {
+			s += ", " + plural(k, "file") + " kept on the server"
+		}
+		d.out.line(s)
+	}
+	if d.mismatch > 0 || d.notSaved > 0 {
+		return &ChecksumError{Mismatched: d.mismatch, NotSaved: d.notSaved}
+	}
+	return nil
+}
+
+// nextHeader reads the line that starts the next file of a round.
+func (d *downloader) nextHeader() (wire.FileHeader, error) {
+	for {
+		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
+		q, err := d.c.read()
+		if err != nil {
+			return wire.FileHeader{}, err
+		}
+		switch q := q.(type) {
+		case wire.FileHeader:
+			return q, nil
+		case wire.Check:
+		default:
+			return wire.FileHeader{}, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
+		}
+	}
+}
+
+// receive reads the data and end line of the file h announced, saves it
+// and reports whether to confirm it. The file is written to a temporary
+// file while its SHA-256 is computed, fsynced, and only with a matching
+// checksum given a free name. An error means the stream broke (or is out
+// of step) and the connection must close; nothing was saved then.
+func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
+	defer d.c.tc.SetReadDeadline(time.Time{})
+	d.files++
+	if h.ID != "" {
+		d.seen[h.ID] = true
+	}
+	name := wire.CleanFileName(h.Name, maxLocalNameBytes)
+	from := Sanitize(h.Sender)
+	desc := fmt.Sprintf("%s from %s", name, from)
+
+	known := d.journal.has(h.ID, h.SHA256)
+	var f *os.File
+	var werr error
+	if !known {
+		if f, werr = createPart(d.dir); werr != nil {
+			werr = fmt.Errorf("cannot create a file in %s: %w", d.dir, describeFileError(werr))
+		}
+	}
+	defer func() {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+
+	bufp := transferBufs.Get().(*[]byte)
+	defer transferBufs.Put(bufp)
+	buf := *bufp
+	hash := sha256.New()
+	bar := d.out.newBar(name, h.Size)
+	for left := h.Size; left > 0; {
+		n := int(min(int64(len(buf)), left))
+		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
+		if _, err := io.ReadFull(d.c.r, buf[:n]); err != nil {
+			bar.done()
+			return false, dataError(err)
+		}
+		hash.Write(buf[:n])
+		if f != nil && werr == nil {
+			_, werr = f.Write(buf[:n])
+		}
+		left -= int64(n)
+		bar.add(n)
+	}
+	bar.done()
+	d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
+	q, err := d.c.read()
+	if err != nil {
+		return false, dataError(err)
+	}
+	if _, ok := q.(wire.FileEnd); !ok {
+		return false, fmt.Errorf("the server sent %s where a file should end", Sanitize(q.Verb()))
+	}
+
+	sum := hex.EncodeToString(hash.Sum(nil))
+	if !strings.EqualFold(sum, h.SHA256) {
+		d.mismatch++
+		d.out.line("! " + desc + ": checksum mismatch, kept on the server")
+		return false, nil
+	}
+	if known {
+		d.again++
+		d.out.linef("already saved %s (%s, sha256 ok); confirmed", desc, humanSize(h.Size))
+		return true, nil
+	}
+	// The file stays open, and so locked against removeStaleParts in
+	// another client, until it has its name.
+	if werr == nil {
+		werr = f.Sync()
+	}
+	var final string
+	if werr == nil {
+		final, werr = commitFile(d.dir, f.Name(), name, d.syncDir)
+	}
+	if werr != nil {
+		d.notSaved++
+		if pe, ok := werr.(*fs.PathError); ok {
+			werr = pe.Err
+		}
+		d.out.line("! " + desc + ": not saved (" + Sanitize(werr.Error()) + "), kept on the server")
+		return false, nil
+	}
+	f.Close() // synced before it got its name: nothing more to learn
+	f = nil   // committed: keep it
+	if err := d.journal.add(h.ID, sum); err != nil {
+		d.out.line("! download journal: " + Sanitize(err.Error()))
+	}
+	d.saved++
+	d.out.linef("saved %s (%s, sha256 ok) -> %s", desc, humanSize(h.Size), Sanitize(filepath.Join(d.dir, final)))
+	return true, nil
+}
+
+func dataError(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return ErrConnectionClosed
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return errors.New("the server stopped sending file data")
+	}
+	return fmt.Errorf("read from server: %w", err)
+}
