@@ -75,6 +75,9 @@ type downloader struct {
 	// syncDir fsyncs the download directory after a file got its name;
 	// durable.SyncDir (tests make it fail).
 	syncDir func(dir string) error
+	// show, if set, prints a message the server sent between two files
+	// (the chat session's); nil skips them.
+	show func(wire.Query) bool
 
 	files    int // files received, whatever became of them
 	saved    int // new files saved
@@ -103,7 +106,7 @@ func (d *downloader) startRound(count int) {
 // more says whether the last round was full and made progress, so that
 // asking again can bring more files.
 func (d *downloader) more() bool {
-	return d.roundCount >= maxFilesPerGet && d.roundAcked > 0
+	return d.roundCount >= wire.MaxFilesPerGet && d.roundAcked > 0
 }
 
 // finish prints the summary and forgets the journal entries the server no
@@ -141,6 +144,15 @@ func (d *downloader) nextHeader() (wire.FileHeader, error) {
 		case wire.FileHeader:
 			return q, nil
 		case wire.Check:
+		case wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline:
+			// Lines that waited for the last file (CMD <get ack>): the
+			// chat shows them; a one-shot download, like its other
+			// waits, skips them.
+			if d.show != nil {
+				d.show(q)
+			}
+		case wire.End:
+			return wire.FileHeader{}, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
 		default:
 			return wire.FileHeader{}, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
 		}

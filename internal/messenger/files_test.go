@@ -516,7 +516,7 @@ func TestDownloadRounds(t *testing.T) {
 	src := t.TempDir()
 	want := map[string][]byte{}
 	var paths []string
-	for i := range maxFilesPerGet + 1 {
+	for i := range wire.MaxFilesPerGet + 1 {
 		name := fmt.Sprintf("f%03d.txt", i)
 		want[name] = []byte(name)
 		paths = append(paths, writeTestFile(t, src, name, want[name]))
@@ -617,4 +617,67 @@ func TestHumanSize(t *testing.T) {
 			t.Errorf("humanSize(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// With CMD <get ack> the server sends the messages that arrived during a
+// file right after it: the chat shows them in place and the download goes
+// on; the one-shot download skips them as it skips every message.
+func TestDownloadMessagesBetweenFiles(t *testing.T) {
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	one, two := []byte("first file"), []byte("second file")
+	script := func(fc *fakeConn) {
+		fc.send(wire.Begin{Count: 2})
+		fc.send(wire.FileHeader{Name: "one.txt", Size: int64(len(one)), Sender: "alice", SHA256: sum(one), ID: "0000000000000001aaaaaaaa"})
+		fc.tc.Write(one)
+		fc.send(wire.FileEnd{})
+		fc.send(wire.Relay{Target: "bob", Sender: "carol", Text: "between the files"})
+		fc.send(wire.Carbon{Target: "dave", Sender: "bob", Text: "sent meanwhile"})
+		fc.send(wire.FileHeader{Name: "two.txt", Size: int64(len(two)), Sender: "alice", SHA256: sum(two), ID: "0000000000000002aaaaaaaa"})
+		fc.tc.Write(two)
+		fc.send(wire.FileEnd{})
+		fc.send(wire.Notice{Text: wire.NoticeSendComplete})
+	}
+
+	t.Run("chat", func(t *testing.T) {
+		s := startFake(t)
+		c, fc := loggedIn(t, s, "bob")
+		dl := t.TempDir()
+		r := startRun(t, c, Options{Target: "alice", NoTimestamps: true, Downloads: dl})
+		fc.expectCarbons()
+		r.typeLine(t, ":download:")
+		if q := fc.next(); q != (wire.Get{Ack: true, Token: testToken}) {
+			t.Fatalf("got %#v", q)
+		}
+		script(fc)
+		waitOutput(t, r.out, "saved one.txt from alice (10 B, sha256 ok) -> "+filepath.Join(dl, "one.txt")+"\n"+
+			"carol: between the files\nyou → dave (other session): sent meanwhile\n"+
+			"saved two.txt from alice (11 B, sha256 ok) -> "+filepath.Join(dl, "two.txt")+"\n"+
+			"downloaded 2 files\n")
+		sameFiles(t, dl, map[string][]byte{"one.txt": one, "two.txt": two})
+	})
+
+	t.Run("one-shot", func(t *testing.T) {
+		s := startFake(t)
+		c, fc := loggedIn(t, s, "bob")
+		dl := t.TempDir()
+		done := make(chan error, 1)
+		go func() { done <- Download(t.Context(), c, dl, TransferOptions{}) }()
+		if q := fc.next(); q != (wire.Get{Ack: true, Token: testToken}) {
+			t.Fatalf("got %#v", q)
+		}
+		script(fc)
+		for range 2 {
+			if _, ok := fc.next().(wire.AckFile); !ok {
+				t.Fatal("want ACKF")
+			}
+		}
+		if q := fc.next(); q != (wire.Quit{Token: testToken}) {
+			t.Fatalf("got %#v", q)
+		}
+		fc.send(wire.End{Reason: wire.ReasonEndAccepted})
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		sameFiles(t, dl, map[string][]byte{"one.txt": one, "two.txt": two})
+	})
 }

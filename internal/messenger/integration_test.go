@@ -223,3 +223,32 @@ func TestIntegrationPasswordLimits(t *testing.T) {
 		t.Fatalf("log-in with the 72-byte password: %v (user %q)", err, d.User())
 	}
 }
+
+// Several sessions of one user against the real server: a script sends
+// while the same user chats; the chat shows what the script sent (a
+// carbon), both of bob's sessions get it, and a reply reaches both of
+// alice's.
+func TestIntegrationSeveralSessionsAndCarbons(t *testing.T) {
+	s := startRelay(t)
+	alice := startRun(t, s.join(t, "alice", true), Options{Target: "bob", NoTimestamps: true})
+	bob1 := startRun(t, s.join(t, "bob", true), Options{Target: "alice", NoTimestamps: true})
+	bob2 := startRun(t, s.join(t, "bob", false), Options{Target: "alice", NoTimestamps: true})
+	relaytest.CheckFor(t, waitLimit, func() error {
+		if st := s.Stats(); st.Sessions != 3 {
+			return fmt.Errorf("%d sessions", st.Sessions)
+		}
+		return nil
+	})
+	if err := Send(t.Context(), s.join(t, "alice", false), "bob", "from a script"); err != nil {
+		t.Fatalf("Send = %v", err)
+	}
+	waitOutput(t, bob1.out, "alice: from a script\n")
+	waitOutput(t, bob2.out, "alice: from a script\n")
+	waitOutput(t, alice.out, "you → bob (other session): from a script\n")
+
+	bob1.typeLine(t, "got it")
+	waitOutput(t, alice.out, "bob: got it\n")
+	waitOutput(t, bob2.out, "you → alice (other session): got it\n")
+	alice.typeLine(t, ":online:")
+	waitOutput(t, alice.out, "online: alice bob\n")
+}

@@ -236,24 +236,11 @@ func (s *session) receive() error {
 			}
 			return err
 		}
+		if s.show(q) {
+			continue
+		}
 		switch q := q.(type) {
 		case wire.Check:
-		case wire.Relay:
-			s.out.line(s.render.message(q.Sender, q.Text, false))
-		case wire.RelayGroup:
-			s.out.line(s.render.message(q.Sender, q.Text, true))
-		case wire.Carbon:
-			mine := wire.FoldName(q.Sender) == wire.FoldName(s.c.user)
-			s.out.line(s.render.carbon(q.Sender, q.Target, q.Text, mine))
-		case wire.NotOnline:
-			s.lastMu.Lock()
-			to := s.lastSent
-			s.lastMu.Unlock()
-			if q.Reason == wire.ReasonNotOnline && to != "" {
-				s.out.line("! " + Sanitize(to) + " is not online")
-			} else {
-				s.out.line("! message not delivered: " + Sanitize(q.Reason))
-			}
 		case wire.OnlineList:
 			names := "nobody"
 			if len(q.Users) > 0 {
@@ -302,6 +289,34 @@ func (s *session) receive() error {
 			s.out.line("! unexpected line from the server: " + Sanitize(q.Verb()))
 		}
 	}
+}
+
+// show prints a line that is part of the conversation (a message, a
+// carbon, a refusal of a message) and reports whether q was one. The
+// receiver calls it for every line, and the downloader for the lines the
+// server sends between two files.
+func (s *session) show(q wire.Query) bool {
+	switch q := q.(type) {
+	case wire.Relay:
+		s.out.line(s.render.message(q.Sender, q.Text, false))
+	case wire.RelayGroup:
+		s.out.line(s.render.message(q.Sender, q.Text, true))
+	case wire.Carbon:
+		mine := wire.FoldName(q.Sender) == wire.FoldName(s.c.user)
+		s.out.line(s.render.carbon(q.Sender, q.Target, q.Text, mine))
+	case wire.NotOnline:
+		s.lastMu.Lock()
+		to := s.lastSent
+		s.lastMu.Unlock()
+		if q.Reason == wire.ReasonNotOnline && to != "" {
+			s.out.line("! " + Sanitize(to) + " is not online")
+		} else {
+			s.out.line("! message not delivered: " + Sanitize(q.Reason))
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 // inputLoop reads input lines and acts on them until quit or end of input.

@@ -25,9 +25,6 @@ const (
 	// DefaultDownloads is the download directory when none is given.
 	DefaultDownloads = "downloads"
 
-	// maxFilesPerGet is the most files one CMD <get> brings; a download
-	// asks again while rounds are full.
-	maxFilesPerGet = 100
 	// transferBufferSize is the one buffer a transfer streams through, so
 	// memory is bounded whatever the file size.
 	transferBufferSize = 256 << 10

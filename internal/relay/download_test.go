@@ -119,7 +119,7 @@ func TestSlowDownloadWithMessagesLosesNothing(t *testing.T) {
 	// Everyone is still online and nothing is left in bob's queue.
 	bob.Send(wire.Online{Token: bob.Token})
 	bob.Expect(wire.OnlineList{Users: []string{"alice", "bob", "carol"}})
-	if left, _ := h.Spool.List("bob"); len(left) != 0 {
+	if left, _ := h.Spool.List("bob", 0); len(left) != 0 {
 		t.Fatalf("%d files left queued", len(left))
 	}
 }

@@ -285,12 +285,9 @@ func (c *session) sendFiles(j *getJob) error {
 	c.out.setDownloading(true)
 	defer c.out.setDownloading(false)
 	sp := c.srv.cfg.Spool
-	metas, err := sp.List(c.user, MaxFilesPerGet)
+	metas, err := sp.List(c.user, wire.MaxFilesPerGet)
 	if err != nil {
 		c.logger().Error("list files", "err", err)
-	}
-	if len(metas) > wire.MaxFilesPerGet {
-		metas = metas[:wire.MaxFilesPerGet]
 	}
 	begin, err := wire.Format(wire.Begin{Count: len(metas)})
 	if err != nil {
@@ -342,7 +339,7 @@ func (c *session) openNext(metas []spool.Meta, i int, sent map[string]bool) (*os
 	for _, m := range metas[i+1:] {
 		later[m.ID] = true
 	}
-	all, _ := sp.List(c.user)
+	all, _ := sp.List(c.user, len(sent)+len(later)+1)
 	for _, m := range all {
 		if sent[m.ID] || later[m.ID] {
 			continue

@@ -89,7 +89,7 @@ func FuzzSession(f *testing.F) {
 		c.Conn.Close()
 		idle(t)
 		for _, u := range []string{"fuzz", "peer"} {
-			metas, err := srv.Spool.List(u)
+			metas, err := srv.Spool.List(u, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
