@@ -319,3 +319,36 @@ func TestGetFloodIsBounded(t *testing.T) {
 	alice.Msg("alice", "still here")
 	alice.Expect(wire.Relay{Target: "alice", Sender: "alice", Text: "still here"})
 }
+
+// 2000 empty files for one recipient: the default count limit queues the
+// first 1000 and refuses the rest with a STOP naming the limit; the
+// session goes on and the refused ones left nothing behind.
+func TestEmptyFilesRefusedAtTheCountLimit(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	alice, _ := twoUsers(t, h)
+	queued, refused := 0, 0
+	for i := range 2000 {
+		alice.Send(wire.Upload{Name: fmt.Sprintf("empty-%d", i), Target: "bob", Size: 0, Token: alice.Token})
+		switch q := alice.MustNext().(type) {
+		case wire.Proceed:
+			alice.Send(wire.UploadEnd{Token: alice.Token})
+			alice.Expect(wire.Notice{Text: wire.NoticeUploadComplete})
+			queued++
+		case wire.Stop:
+			if q.Reason != "recipient's file queue is full (1000 files)" {
+				t.Fatalf("upload %d: STOP <%s>", i, q.Reason)
+			}
+			refused++
+		default:
+			t.Fatalf("upload %d: got %#v", i, q)
+		}
+	}
+	if queued != spool.DefaultMaxQueuedFiles || refused != 2000-spool.DefaultMaxQueuedFiles {
+		t.Fatalf("%d queued, %d refused", queued, refused)
+	}
+	if n, _ := h.Spool.List("bob", 0); len(n) != queued {
+		t.Fatalf("%d files listed", len(n))
+	}
+	alice.Send(wire.Online{Token: alice.Token})
+	alice.Expect(wire.OnlineList{Users: []string{"alice", "bob"}})
+}
