@@ -135,6 +135,9 @@ func TestSilentFloodDoesNotKeepOthersOut(t *testing.T) {
 		c.MaxConnsPerIP = relay.DefaultMaxConnsPerIP
 		c.MaxHandshakesPerIP = relay.DefaultMaxHandshakesPerIP
 		c.HandshakeSlots = 16
+		// Short, so that silent connections time out and are redialled
+		// while the log-ins below run.
+		c.FirstByteTimeout = time.Second
 	}})
 	const logins = 300
 	for i := range logins {
@@ -180,8 +183,9 @@ func TestSilentFloodDoesNotKeepOthersOut(t *testing.T) {
 
 	var lat []time.Duration
 	start := time.Now()
-	// At least 3 s, so that flood connections are closed by the slot wait
-	// (2 s) and redialled while others log in.
+	// At least 30 log-ins, for up to 3 s, so that flood connections are
+	// closed by the first-byte timeout and the slot wait and redialled
+	// while others log in.
 	for i := 0; i < logins && (i < 30 || time.Since(start) < 3*time.Second); i++ {
 		t0 := time.Now()
 		l := dialLines(t, srv, addrB)
