@@ -65,8 +65,17 @@ SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 
 			&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
 			&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
 			&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this long is dropped"},
-			&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "failed log-ins one address may have per minute before its log-ins are refused for the rest of the minute"},
 			&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "most open connections"},
+			&cli.IntFlag{Name: "max-sessions-per-user", Value: relay.DefaultMaxSessionsPerUser, Usage: "most sessions one user may have at once; a log-in at the cap ends the user's oldest session"},
+			&cli.IntFlag{Name: "max-conns-per-ip", Value: relay.DefaultMaxConnsPerIP, Usage: "most open connections from one address (IPv4 address or IPv6 /64); 0 = no limit"},
+			&cli.IntFlag{Name: "max-handshakes-per-ip", Value: relay.DefaultMaxHandshakesPerIP, Usage: "most TLS handshakes under way from one address; more wait up to 2s for one to end; 0 = no limit"},
+			&cli.DurationFlag{Name: "first-byte-timeout", Value: relay.DefaultFirstByteTimeout, Usage: "a new connection that sends nothing for this long is closed"},
+			&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "failed log-ins one address may have at once; then one more per --failed-login-window/N; 0 = no limit"},
+			&cli.DurationFlag{Name: "failed-login-window", Value: relay.DefaultFailedLoginWindow, Usage: "the window of --max-failed-logins"},
+			&cli.DurationFlag{Name: "login-backoff-max", Value: relay.DefaultLoginBackoffMax, Usage: "longest wait one account's failed log-ins impose (each failure after the third doubles it, from 1s)"},
+			&cli.IntFlag{Name: "max-signups-per-ip", Value: relay.DefaultMaxSignUpsPerIP, Usage: "accounts one address may create per hour (a burst of N, then one per hour/N); 0 = no limit"},
+			&cli.StringFlag{Name: "signup", Value: "open", Usage: "open: anyone may sign up with PUT; closed: PUT is refused", EnvVars: []string{"SSLM_SIGNUP"}},
+			&cli.BoolFlag{Name: "allow-expired-cert", Usage: "start even if the server certificate has expired or is not yet valid"},
 			&cli.IntFlag{Name: "max-queue", Value: relay.DefaultMaxQueueBytes, Usage: "`BYTES` queued for one client before it is dropped as too slow"},
 			&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -91,6 +100,15 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int64(name))
 		}
 	}
+	signUpClosed, err := parseSignUp(cc.String("signup"))
+	if err != nil {
+		return err
+	}
+	for _, name := range []string{"max-conns-per-ip", "max-handshakes-per-ip", "max-failed-logins", "max-signups-per-ip"} {
+		if cc.Int(name) < 0 {
+			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int(name))
+		}
+	}
 	raiseFileLimit(logger, cc.Int("max-conns"))
 	tlsConfig, err := pki.ServerTLSConfig(cc.String("cert"), cc.String("key"))
 	if err != nil {
@@ -113,17 +131,31 @@ func run(cc *cli.Context) error {
 		return err
 	}
 	srv, err := relay.New(relay.Config{
-		TLSConfig:       tlsConfig,
-		Accounts:        acc,
-		Spool:           sp,
-		Logger:          logger,
-		CheckInterval:   cc.Duration("check-interval"),
-		LoginTimeout:    cc.Duration("login-timeout"),
-		WriteTimeout:    cc.Duration("write-timeout"),
-		MaxConns:        cc.Int("max-conns"),
-		MaxFailedLogins: cc.Int("max-failed-logins"),
-		MaxQueueBytes:   cc.Int("max-queue"),
+		TLSConfig:     tlsConfig,
+		Accounts:      acc,
+		Spool:         sp,
+		Logger:        logger,
+		CheckInterval: cc.Duration("check-interval"),
+		LoginTimeout:  cc.Duration("login-timeout"),
+		WriteTimeout:  cc.Duration("write-timeout"),
+		MaxConns:      cc.Int("max-conns"),
+		MaxQueueBytes: cc.Int("max-queue"),
+
+		MaxSessionsPerUser: cc.Int("max-sessions-per-user"),
+
+		MaxConnsPerIP:      limit(cc.Int("max-conns-per-ip")),
+		MaxHandshakesPerIP: limit(cc.Int("max-handshakes-per-ip")),
+		FirstByteTimeout:   cc.Duration("first-byte-timeout"),
+		MaxFailedLogins:    limit(cc.Int("max-failed-logins")),
+		FailedLoginWindow:  cc.Duration("failed-login-window"),
+		LoginBackoffMax:    cc.Duration("login-backoff-max"),
+		MaxSignUpsPerIP:    limit(cc.Int("max-signups-per-ip")),
+		SignUpClosed:       signUpClosed,
+		AllowExpiredCert:   cc.Bool("allow-expired-cert"),
 	})
+	if errors.Is(err, pki.ErrCertExpired) || errors.Is(err, pki.ErrCertNotYetValid) {
+		return fmt.Errorf("%w; --allow-expired-cert starts anyway", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -176,6 +208,25 @@ func zeroIsNoLimit[T int | int64](v T) T {
 		return spool.NoLimit
 	}
 	return v
+}
+
+// limit turns a flag's "0 = no limit" into the relay's NoLimit.
+func limit(n int) int {
+	if n == 0 {
+		return relay.NoLimit
+	}
+	return n
+}
+
+// parseSignUp reads --signup: true if sign-up is closed.
+func parseSignUp(v string) (closed bool, err error) {
+	switch v {
+	case "open":
+		return false, nil
+	case "closed":
+		return true, nil
+	}
+	return false, fmt.Errorf("--signup %q: want open or closed", v)
 }
 
 func newLogger(level string, json bool) (*slog.Logger, error) {

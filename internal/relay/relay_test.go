@@ -405,29 +405,3 @@ func TestManyClientsConcurrently(t *testing.T) {
 	}
 	wg.Wait()
 }
-
-// TestFailedLoginsAreThrottled: after too many wrong passwords from one
-// address, even the right one is refused until the window passes, and no
-// password hash is spent on the refused attempts.
-func TestFailedLoginsAreThrottled(t *testing.T) {
-	const window = 2 * time.Second // far longer than four log-in attempts take
-	h := relaytest.Start(t, relaytest.Options{Config: func(c *relay.Config) { c.MaxFailedLogins = 3; c.FailedLoginWindow = window }})
-	owner := h.Dial(t)
-	owner.SignUp("alice")
-	owner.Send(wire.Quit{Token: owner.Token})
-	owner.Expect(wire.End{Reason: wire.ReasonEndAccepted})
-	checkFor(t, "alice offline", 5*time.Second, func() bool { return len(h.Online()) == 0 })
-
-	start := time.Now()
-	for range 3 {
-		c := h.Dial(t)
-		c.Send(wire.Auth{User: "alice", Pass: "guess-guess"})
-		c.Expect(wire.End{Reason: wire.ReasonBadLogin})
-	}
-	c := h.Dial(t)
-	c.Send(wire.Auth{User: "alice", Pass: "password-alice"})
-	c.Expect(wire.End{Fatal: true, Reason: "too many failed log-ins from your address, try again later"})
-	time.Sleep(time.Until(start.Add(window + 50*time.Millisecond)))
-	c = h.Dial(t)
-	c.LogIn("alice") // the window has passed
-}

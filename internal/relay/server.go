@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -49,17 +50,51 @@ const (
 	// DefaultMaxSessionsPerUser caps one user's sessions; a log-in at the
 	// cap ends the user's oldest session.
 	DefaultMaxSessionsPerUser = 8
-	// DefaultHandshakeSlots caps TLS handshakes under way at once; a
-	// connection that finds no free slot is closed at once.
+	// DefaultMaxConnsPerIP caps the connections one address holds (an
+	// IPv4 address or an IPv6 /64); more are closed at accept, before any
+	// TLS work.
+	DefaultMaxConnsPerIP = 64
+	// DefaultHandshakeSlots caps TLS handshakes under way at once, counted
+	// from a connection's first byte.
 	DefaultHandshakeSlots = 512
+	// DefaultMaxHandshakesPerIP caps the handshakes one address has under
+	// way, counted from accept.
+	DefaultMaxHandshakesPerIP = 8
+	// DefaultHandshakeSlotWait is how long a connection waits for a free
+	// handshake slot (its address's, then a global one) before it is
+	// closed.
+	DefaultHandshakeSlotWait = 2 * time.Second
+	// DefaultFirstByteTimeout is how long a new connection may stay silent
+	// before its ClientHello starts.
+	DefaultFirstByteTimeout = 5 * time.Second
 	// DefaultMaxLoginTries is how many AUTH/PUT attempts one connection
 	// gets (each refused PUT answers TRY).
 	DefaultMaxLoginTries = 5
 	// DefaultMaxFailedLogins is how many failed log-ins one address may
-	// have within FailedLoginWindow before its AUTHs are refused at once.
-	DefaultMaxFailedLogins = 10
+	// have at once within FailedLoginWindow; after that burst it gets one
+	// more each FailedLoginWindow/MaxFailedLogins.
+	DefaultMaxFailedLogins = 20
 	// DefaultFailedLoginWindow is the window for DefaultMaxFailedLogins.
 	DefaultFailedLoginWindow = time.Minute
+	// DefaultLoginBackoffMax caps the per-account wait after failed
+	// log-ins (see accountBackoff).
+	DefaultLoginBackoffMax = 30 * time.Second
+	// DefaultMaxSignUpsPerIP is how many accounts one address may create
+	// within SignUpWindow; after that burst it gets one more each
+	// SignUpWindow/MaxSignUpsPerIP.
+	DefaultMaxSignUpsPerIP = 10
+	// DefaultSignUpWindow is the window for DefaultMaxSignUpsPerIP.
+	DefaultSignUpWindow = time.Hour
+	// DefaultCertCheckInterval is how often the server checks its
+	// certificate's expiry after start.
+	DefaultCertCheckInterval = 24 * time.Hour
+	// handshakeGrace is how long Shutdown lets handshakes under way finish
+	// before it closes them: a client whose handshake is all but done is
+	// told the server is going down rather than cut off.
+	handshakeGrace = 250 * time.Millisecond
+	// handshakeLogPeriod is how often one address's failed handshakes, or
+	// refusals at accept, are logged at most.
+	handshakeLogPeriod = time.Minute
 	// DefaultStallWait is the longest a producer pauses, per query, while a
 	// recipient's queue is over its high-water mark.
 	DefaultStallWait = 100 * time.Millisecond
@@ -91,8 +126,24 @@ type Config struct {
 	MaxSessionsPerUser int
 	HandshakeSlots     int
 	MaxLoginTries      int
+
+	// Limits per address. The counts take NoLimit to turn them off.
+	MaxConnsPerIP      int
+	MaxHandshakesPerIP int
+	HandshakeSlotWait  time.Duration
+	FirstByteTimeout   time.Duration
 	MaxFailedLogins    int
 	FailedLoginWindow  time.Duration
+	MaxSignUpsPerIP    int
+	SignUpWindow       time.Duration
+
+	LoginBackoffMax time.Duration // per-account wait cap
+	SignUpClosed    bool          // PUT answers TRY <sign-up is closed on this server>
+
+	// AllowExpiredCert lets New start with an expired (or not yet valid)
+	// certificate; it is still logged as an error.
+	AllowExpiredCert  bool
+	CertCheckInterval time.Duration
 }
 
 func (c *Config) setDefaults() error {
@@ -117,7 +168,15 @@ func (c *Config) setDefaults() error {
 	orDefault(&c.MaxSessionsPerUser, DefaultMaxSessionsPerUser)
 	orDefault(&c.HandshakeSlots, DefaultHandshakeSlots)
 	orDefault(&c.MaxLoginTries, DefaultMaxLoginTries)
-	orDefault(&c.MaxFailedLogins, DefaultMaxFailedLogins)
+	orDefault(&c.HandshakeSlotWait, DefaultHandshakeSlotWait)
+	orDefault(&c.FirstByteTimeout, DefaultFirstByteTimeout)
+	orDefault(&c.LoginBackoffMax, DefaultLoginBackoffMax)
+	orDefault(&c.SignUpWindow, DefaultSignUpWindow)
+	orDefault(&c.CertCheckInterval, DefaultCertCheckInterval)
+	orLimit(&c.MaxConnsPerIP, DefaultMaxConnsPerIP)
+	orLimit(&c.MaxHandshakesPerIP, DefaultMaxHandshakesPerIP)
+	orLimit(&c.MaxFailedLogins, DefaultMaxFailedLogins)
+	orLimit(&c.MaxSignUpsPerIP, DefaultMaxSignUpsPerIP)
 	if c.MaxQueueBytes < 2*wire.MaxLineBytes {
 		return fmt.Errorf("relay: queue cap %d is below two lines (%d bytes)", c.MaxQueueBytes, 2*wire.MaxLineBytes)
 	}
@@ -131,27 +190,51 @@ func orDefault[T int | time.Duration](p *T, v T) {
 	}
 }
 
+// orLimit sets a limit *p to v if it is zero; NoLimit stays, and any
+// other negative value becomes NoLimit.
+func orLimit(p *int, v int) {
+	switch {
+	case *p == 0:
+		*p = v
+	case *p < 0:
+		*p = NoLimit
+	}
+}
+
 // Server relays messages and files between sessions. Create it with New.
 type Server struct {
 	cfg       Config
 	tls       *tls.Config
 	hub       *hub
-	guard     *loginGuard
 	log       *slog.Logger
 	highWater int
-	slots     chan struct{}
+	slots     chan struct{} // global handshake slots
 
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{} // guarded by mu
-	conns     map[*session]struct{}     // guarded by mu; every session, logged in or not
-	closing   bool                      // guarded by mu
-	done      chan struct{}             // closed by Shutdown/Close
+	// Limits per address (see limits.go and guard.go).
+	connsPerPeer *peerCounter
+	hsPerPeer    *peerCounter
+	loginRate    *rateLimit
+	backoff      *accountBackoff
+	signUps      *rateLimit
+	hsLog        *peerLogLimiter // failed handshakes
+	refuseLog    *peerLogLimiter // connections refused at accept
 
-	nconns atomic.Int64
-	wg     sync.WaitGroup // every goroutine the server starts
+	mu          sync.Mutex
+	listeners   map[net.Listener]struct{} // guarded by mu
+	conns       map[*session]struct{}     // guarded by mu; every session, logged in or not
+	handshaking map[*peerConn]struct{}    // guarded by mu; accepted, not yet a session
+	closing     bool                      // guarded by mu
+	done        chan struct{}             // closed by Shutdown/Close
+
+	nconns         atomic.Int64
+	passwordChecks atomic.Int64
+	wg             sync.WaitGroup // every goroutine the server starts
 }
 
-// New checks cfg and returns a server that is not yet listening.
+// New checks cfg and returns a server that is not yet listening. It
+// refuses a certificate that has expired or is not yet valid unless
+// cfg.AllowExpiredCert, and warns of one that expires within
+// pki.ExpiryWarning.
 func New(cfg Config) (*Server, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
@@ -163,18 +246,29 @@ func New(cfg Config) (*Server, error) {
 	// Each line must stay one TLS record for the original client.
 	tc.DynamicRecordSizingDisabled = true
 	s := &Server{
-		cfg:       cfg,
-		tls:       tc,
-		hub:       newHub(),
-		guard:     newLoginGuard(cfg.MaxFailedLogins, cfg.FailedLoginWindow),
-		log:       cfg.Logger,
-		highWater: cfg.MaxQueueBytes / 4,
-		slots:     make(chan struct{}, cfg.HandshakeSlots),
-		listeners: make(map[net.Listener]struct{}),
-		conns:     make(map[*session]struct{}),
-		done:      make(chan struct{}),
+		cfg:          cfg,
+		tls:          tc,
+		hub:          newHub(),
+		log:          cfg.Logger,
+		highWater:    cfg.MaxQueueBytes / 4,
+		slots:        make(chan struct{}, cfg.HandshakeSlots),
+		connsPerPeer: newPeerCounter(cfg.MaxConnsPerIP),
+		hsPerPeer:    newPeerCounter(cfg.MaxHandshakesPerIP),
+		loginRate:    newRateLimit(cfg.MaxFailedLogins, cfg.FailedLoginWindow),
+		backoff:      newAccountBackoff(cfg.LoginBackoffMax),
+		signUps:      newRateLimit(cfg.MaxSignUpsPerIP, cfg.SignUpWindow),
+		hsLog:        newPeerLogLimiter(handshakeLogPeriod, maxLogPeers),
+		refuseLog:    newPeerLogLimiter(handshakeLogPeriod, maxLogPeers),
+		listeners:    make(map[net.Listener]struct{}),
+		conns:        make(map[*session]struct{}),
+		handshaking:  make(map[*peerConn]struct{}),
+		done:         make(chan struct{}),
+	}
+	if err := s.checkCert(time.Now()); err != nil && !cfg.AllowExpiredCert {
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	s.goTracked(s.checker)
+	s.goTracked(s.certWatch)
 	return s, nil
 }
 
@@ -240,21 +334,55 @@ func (s *Server) Serve(l net.Listener) error {
 			return err
 		}
 		pause = 0
-		if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
-			s.nconns.Add(-1)
-			s.log.Warn("connection refused: at the connection cap", "remote", c.RemoteAddr().String(), "max", s.cfg.MaxConns)
-			c.Close()
-			continue
-		}
-		s.goTracked(func() { s.serveConn(c) })
+		s.accept(c)
 	}
+}
+
+// accept applies the connection caps, total and per address, before any
+// TLS work, and starts the connection's goroutine. A refused connection is
+// closed at once.
+func (s *Server) accept(c net.Conn) {
+	key := peerKey(c.RemoteAddr())
+	refuse := func(why string, max int) {
+		if s.refuseLog.allow(key, time.Now()) {
+			s.log.Info("connection refused: "+why, "remote", c.RemoteAddr().String(), "max", max)
+		}
+		c.Close()
+	}
+	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
+		s.nconns.Add(-1)
+		refuse("at the connection cap", s.cfg.MaxConns)
+		return
+	}
+	if !s.connsPerPeer.tryAcquire(key) {
+		s.nconns.Add(-1)
+		refuse("at the per-address connection cap", s.cfg.MaxConnsPerIP)
+		return
+	}
+	pc := &peerConn{Conn: c, key: key, release: func() { s.connsPerPeer.release(key) }}
+	// Registered and counted under mu so that Shutdown, once closing,
+	// sees every connection and no goroutine starts after its Wait.
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		s.nconns.Add(-1)
+		pc.Close()
+		return
+	}
+	s.handshaking[pc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		s.serveConn(pc)
+	}()
 }
 
 // serveConn runs one connection's handshake and log-in, then hands the
 // session to a fresh goroutine for the rest of its life: this one's stack
 // grew for the handshake and the password hash and would stay that large
 // while the connection sits idle. A panic ends this connection only.
-func (s *Server) serveConn(raw net.Conn) {
+func (s *Server) serveConn(raw *peerConn) {
 	var sess *session
 	handedOff := false
 	defer func() {
@@ -264,27 +392,22 @@ func (s *Server) serveConn(raw net.Conn) {
 		case sess != nil:
 			sess.cleanup()
 		default:
+			s.untrackHandshake(raw)
 			s.nconns.Add(-1)
 		}
 	}()
-	if tc, ok := raw.(*net.TCPConn); ok {
+	if tc, ok := raw.Conn.(*net.TCPConn); ok {
 		tc.SetKeepAliveConfig(keepAlive)
+		if err := setUserTimeout(tc, s.cfg.WriteTimeout); err != nil {
+			s.log.Debug("TCP_USER_TIMEOUT not set", "remote", raw.RemoteAddr().String(), "err", err)
+		}
 	}
-	select {
-	case s.slots <- struct{}{}:
-	default:
-		s.log.Warn("connection refused: all handshake slots busy", "remote", raw.RemoteAddr().String())
-		raw.Close()
-		return
-	}
-	bc := &batchConn{Conn: raw, timeout: s.cfg.WriteTimeout}
-	conn := tls.Server(bc, s.tls)
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
-	err := conn.HandshakeContext(ctx)
-	cancel()
-	<-s.slots
-	if err != nil {
-		s.log.Debug("handshake failed", "remote", raw.RemoteAddr().String(), "err", err)
+	conn, bc, why := s.handshake(raw)
+	s.untrackHandshake(raw)
+	if conn == nil {
+		if why != "" && s.hsLog.allow(raw.key, time.Now()) {
+			s.log.Info("handshake failed", "remote", raw.RemoteAddr().String(), "reason", why)
+		}
 		raw.Close()
 		return
 	}
@@ -305,6 +428,63 @@ func (s *Server) serveConn(raw net.Conn) {
 		defer s.recoverConn(raw)
 		sess.readLoop()
 	})
+}
+
+// handshake runs the TLS handshake of raw under the per-address and global
+// limits: it waits up to HandshakeSlotWait for one of its address's
+// handshake slots, up to FirstByteTimeout for the ClientHello to begin, up
+// to HandshakeSlotWait for a global slot, and then HandshakeTimeout for
+// the handshake itself. A connection that never speaks holds only its
+// address's slot, never a global one. On failure it returns why (or "" if
+// the server is closing).
+func (s *Server) handshake(raw *peerConn) (*tls.Conn, *batchConn, string) {
+	wait := time.NewTimer(s.cfg.HandshakeSlotWait)
+	defer wait.Stop()
+	if !s.hsPerPeer.acquire(raw.key, wait.C, s.done) {
+		return nil, nil, s.unlessClosing(fmt.Sprintf("%d handshakes from this address already under way", s.cfg.MaxHandshakesPerIP))
+	}
+	defer s.hsPerPeer.release(raw.key)
+	first, err := readFirstByte(raw, s.cfg.FirstByteTimeout)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, nil, s.unlessClosing(fmt.Sprintf("no ClientHello within %v", s.cfg.FirstByteTimeout))
+		}
+		return nil, nil, s.unlessClosing(err.Error())
+	}
+	wait.Reset(s.cfg.HandshakeSlotWait)
+	select {
+	case s.slots <- struct{}{}:
+	case <-wait.C:
+		return nil, nil, s.unlessClosing("all handshake slots busy")
+	case <-s.done:
+		return nil, nil, ""
+	}
+	defer func() { <-s.slots }()
+	bc := &batchConn{Conn: &prefixConn{Conn: raw, prefix: first}, timeout: s.cfg.WriteTimeout}
+	conn := tls.Server(bc, s.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		return nil, nil, s.unlessClosing(err.Error())
+	}
+	return conn, bc, ""
+}
+
+// unlessClosing is why, or "" once the server is closing: a connection
+// Shutdown cut off failed for no reason worth logging.
+func (s *Server) unlessClosing(why string) string {
+	select {
+	case <-s.done:
+		return ""
+	default:
+		return why
+	}
+}
+
+func (s *Server) untrackHandshake(pc *peerConn) {
+	s.mu.Lock()
+	delete(s.handshaking, pc)
+	s.mu.Unlock()
 }
 
 // recoverConn, deferred, turns a panic into a log line and a closed
@@ -347,10 +527,28 @@ func (s *Server) checker() {
 			for _, sess := range s.hub.sessions() {
 				sess.send(lineCheck)
 			}
-			s.guard.sweep(now)
+			s.sweep(now)
 		}
 	}
 }
+
+// sweep drops what the limits no longer need, and reports log lines the
+// log limiters held back.
+func (s *Server) sweep(now time.Time) {
+	s.loginRate.sweep(now)
+	s.signUps.sweep(now)
+	s.backoff.sweep(now)
+	if n := s.hsLog.sweep(now); n > 0 {
+		s.log.Info("failed handshakes not logged: too many addresses", "count", n)
+	}
+	if n := s.refuseLog.sweep(now); n > 0 {
+		s.log.Info("refused connections not logged: too many addresses", "count", n)
+	}
+}
+
+// PasswordChecks is how many password hashes log-ins have checked since
+// the server started; a throttled attempt checks none.
+func (s *Server) PasswordChecks() int64 { return s.passwordChecks.Load() }
 
 // Online returns the names of the users online now, sorted.
 func (s *Server) Online() []string { return s.hub.names(int(^uint(0) >> 1)) }
@@ -377,7 +575,8 @@ func (s *Server) Stats() Stats {
 }
 
 // Shutdown stops accepting, tells every session the server is going down,
-// lets their queues drain, and waits for every goroutine to end, or for ctx;
+// gives connections still in their TLS handshake handshakeGrace to finish
+// it (and be told too) before it closes them, lets the queues drain, and waits for every goroutine to end, or for ctx;
 // then it closes whatever is left and returns ctx.Err(). Calling it again
 // is harmless.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -387,26 +586,36 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	waited := make(chan struct{})
 	go func() { s.wg.Wait(); close(waited) }()
-	select {
-	case <-waited:
-		return nil
-	case <-ctx.Done():
-		s.Close()
-		<-waited
-		return ctx.Err()
+	grace := time.NewTimer(handshakeGrace)
+	defer grace.Stop()
+	for {
+		select {
+		case <-waited:
+			return nil
+		case <-grace.C:
+			s.closeHandshakes()
+		case <-ctx.Done():
+			s.Close()
+			<-waited
+			return ctx.Err()
+		}
 	}
 }
 
 // Close closes the listeners and every connection at once and waits for
 // the goroutines to end.
 func (s *Server) Close() error {
-	for _, sess := range s.beginClose() {
+	sessions := s.beginClose()
+	s.closeHandshakes()
+	for _, sess := range sessions {
 		sess.conn.NetConn().Close()
 	}
 	s.wg.Wait()
 	return nil
 }
 
+// beginClose marks the server closing, closes its listeners, and returns
+// the sessions.
 func (s *Server) beginClose() []*session {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -422,6 +631,20 @@ func (s *Server) beginClose() []*session {
 		sessions = append(sessions, sess)
 	}
 	return sessions
+}
+
+// closeHandshakes closes the connections still before or in their TLS
+// handshake: nothing can be said to them.
+func (s *Server) closeHandshakes() {
+	s.mu.Lock()
+	handshaking := make([]*peerConn, 0, len(s.handshaking))
+	for pc := range s.handshaking {
+		handshaking = append(handshaking, pc)
+	}
+	s.mu.Unlock()
+	for _, pc := range handshaking {
+		pc.Close()
+	}
 }
 
 // isTemporary reports accept errors that pass: out of file descriptors, or

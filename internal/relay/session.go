@@ -20,15 +20,14 @@ import (
 
 // Lines the server sends verbatim, formatted once.
 var (
-	lineCheck           = wire.MustFormat(wire.Check{})
-	lineBadLogin        = wire.MustFormat(wire.End{Reason: wire.ReasonBadLogin})
-	lineElsewhere       = wire.MustFormat(wire.End{Fatal: true, Reason: "logged in elsewhere"})
-	lineEndAccepted     = wire.MustFormat(wire.End{Reason: wire.ReasonEndAccepted})
-	lineNotOnline       = wire.MustFormat(wire.NotOnline{Reason: wire.ReasonNotOnline})
-	lineShutdown        = wire.MustFormat(wire.End{Reason: "server shutting down"})
-	lineTooManyFailures = wire.MustFormat(wire.End{Fatal: true, Reason: "too many failed log-ins from your address, try again later"})
-	lineSlowConsumer    = wire.MustFormat(wire.End{Fatal: true, Reason: "slow consumer: messages were not read in time"})
-	lineServerError     = wire.MustFormat(wire.End{Fatal: true, Reason: reasonServerError})
+	lineCheck        = wire.MustFormat(wire.Check{})
+	lineBadLogin     = wire.MustFormat(wire.End{Reason: wire.ReasonBadLogin})
+	lineElsewhere    = wire.MustFormat(wire.End{Fatal: true, Reason: "logged in elsewhere"})
+	lineEndAccepted  = wire.MustFormat(wire.End{Reason: wire.ReasonEndAccepted})
+	lineNotOnline    = wire.MustFormat(wire.NotOnline{Reason: wire.ReasonNotOnline})
+	lineShutdown     = wire.MustFormat(wire.End{Reason: "server shutting down"})
+	lineSlowConsumer = wire.MustFormat(wire.End{Fatal: true, Reason: "slow consumer: messages were not read in time"})
+	lineServerError  = wire.MustFormat(wire.End{Fatal: true, Reason: reasonServerError})
 )
 
 // format returns the bytes of a reply. Replies are built from constants,
@@ -158,7 +157,6 @@ func (c *session) next() (wire.Query, bool) {
 // AUTH or PUT is sent; nothing else reaches the client before ACCEPT.
 func (c *session) login() bool {
 	c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
-	acc := c.srv.cfg.Accounts
 	for range c.srv.cfg.MaxLoginTries {
 		q, ok := c.next()
 		if !ok {
@@ -166,40 +164,19 @@ func (c *session) login() bool {
 		}
 		switch q := q.(type) {
 		case wire.Auth: // AUTH user pass
-			ip := addrOf(c.bc.RemoteAddr())
-			if !c.srv.guard.allowed(ip, time.Now()) {
-				c.logger().Warn("log-in refused: too many failed log-ins from this address", "user", q.User)
-				c.end(lineTooManyFailures, true)
-				return false
-			}
-			u, err := acc.Authenticate(q.User, q.Pass)
-			if err != nil {
-				c.srv.guard.failed(ip, time.Now())
-				c.logger().Info("log-in refused", "user", q.User)
-				c.end(lineBadLogin, true)
+			u, ok := c.authenticate(q)
+			if !ok {
 				return false
 			}
 			return c.admit(u)
 		case wire.SignUp: // PUT user pass
-			u, err := acc.Create(q.User, q.Pass)
-			if err == nil {
-				c.logger().Info("signed up", "user", u.Name)
+			u, ok, goOn := c.signUp(q)
+			if ok {
 				return c.admit(u)
 			}
-			reason := ""
-			switch {
-			case errors.Is(err, accounts.ErrTaken):
-				reason = wire.ReasonTaken
-			case errors.Is(err, accounts.ErrInvalidName), errors.Is(err, accounts.ErrReservedName):
-				reason = "invalid username: 1 to 15 letters, digits or _, not a command word"
-			case errors.Is(err, accounts.ErrInvalidPassword):
-				reason = "invalid password: 8 to 72 bytes, no spaces or control characters"
-			default:
-				c.logger().Error("sign-up failed", "user", q.User, "err", err)
-				c.fail(reasonServerError, "sign-up failed", "PUT")
+			if !goOn {
 				return false
 			}
-			c.send(c.format(wire.Try{Reason: reason}, lineServerError))
 		default:
 			c.fail(wire.ReasonProtocol, "log in first", q.Verb())
 			return false

@@ -314,6 +314,8 @@ func startServer(ctx context.Context, bin, dir, certDir string, st step, logf *o
 		"--users", users, "--spool", spoolDir,
 		"--cert", filepath.Join(certDir, pki.ServerCertFile), "--key", filepath.Join(certDir, pki.ServerKeyFile),
 		"--hash-cost", strconv.Itoa(st.hashCost), "--log-level", "warn",
+		// Every load client comes from 127.0.0.1: no per-address limits.
+		"--max-conns-per-ip", "0", "--max-handshakes-per-ip", "0", "--max-signups-per-ip", "0",
 	}
 	// The server refuses connections past its open-file limit; say so in
 	// --max-conns rather than have it warn about the default at each start.

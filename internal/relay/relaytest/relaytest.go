@@ -7,6 +7,7 @@ package relaytest
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -47,7 +48,11 @@ type Options struct {
 	Spool   spool.Options // options of the spool in Dir/spool
 	NoSpool bool          // no spool: file transfer disabled
 	// Config may change the configuration before relay.New, for example
-	// its Logger or timeouts. Accounts get the Logger it leaves.
+	// its Logger, timeouts or limits. Accounts get the Logger it leaves.
+	// Since every test client comes from 127.0.0.1, Start lifts the
+	// per-address limits on connections, handshakes and sign-ups
+	// (relay.NoLimit) before Config runs; a test of those limits sets them
+	// here.
 	Config func(*relay.Config)
 	// Wrap, if set, wraps the listener, for example to change the
 	// accepted connections' socket options.
@@ -78,7 +83,13 @@ func Start(t testing.TB, opts Options) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := relay.Config{TLSConfig: tc, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	cfg := relay.Config{
+		TLSConfig:          tc,
+		Logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+		MaxConnsPerIP:      relay.NoLimit,
+		MaxHandshakesPerIP: relay.NoLimit,
+		MaxSignUpsPerIP:    relay.NoLimit,
+	}
 	if testing.Verbose() {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -167,6 +178,49 @@ func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
 	s.start()
+}
+
+// ClientTLS is a client configuration that trusts the server's CA.
+func (s *Server) ClientTLS(t testing.TB) *tls.Config {
+	t.Helper()
+	tc, err := pki.ClientTLSConfig(s.CAFile, "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tc
+}
+
+// DialTCP opens a plain TCP connection to the server from the local IP
+// address from ("" for any; other loopback addresses such as 127.0.0.2
+// stand for another client address), closed at the test's cleanup.
+func (s *Server) DialTCP(t testing.TB, from string) (*net.TCPConn, error) {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
+	}
+	c, err := d.Dial("tcp", s.Addr)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn), nil
+}
+
+// DialTLS is DialTCP followed by a TLS handshake that must end within 5 s.
+func (s *Server) DialTLS(t testing.TB, from string) (*tls.Conn, error) {
+	t.Helper()
+	raw, err := s.DialTCP(t, from)
+	if err != nil {
+		return nil, err
+	}
+	c := tls.Client(raw, s.ClientTLS(t))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // CheckFor calls f until it returns nil or limit passes, then fails the

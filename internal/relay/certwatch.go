@@ -1,0 +1,47 @@
+package relay
+
+import (
+	"time"
+
+	"sslmessager/internal/pki"
+)
+
+// checkCert logs the state of the server certificate at now: an error if
+// it is not valid (and returns it), a warning if it expires within
+// pki.ExpiryWarning. A configuration without a fixed certificate
+// (GetCertificate) is not checked.
+func (s *Server) checkCert(now time.Time) error {
+	leaf, err := pki.Leaf(s.cfg.TLSConfig)
+	if err != nil {
+		s.log.Error("server certificate unreadable", "err", err)
+		return err
+	}
+	if leaf == nil {
+		return nil
+	}
+	if err := pki.CheckValidity(leaf, now); err != nil {
+		s.log.Error("server certificate not valid", "err", err)
+		return err
+	}
+	if left, soon := pki.ExpiresSoon(leaf, now); soon {
+		s.log.Warn("server certificate expires soon; run gencert again to renew it",
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24),
+			"fingerprint", pki.Fingerprint(leaf))
+	}
+	return nil
+}
+
+// certWatch checks the certificate every CertCheckInterval until the
+// server closes.
+func (s *Server) certWatch() {
+	t := time.NewTicker(s.cfg.CertCheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case now := <-t.C:
+			s.checkCert(now)
+		}
+	}
+}
