@@ -61,13 +61,12 @@ func ferr(verb, field, why string) error {
 // Reasons and notices that the protocol fixes. Servers send them verbatim;
 // the original clients match some of them.
 const (
-	ReasonBadLogin      = "incorrect username or password"
-	ReasonTaken         = "username already taken"
-	ReasonProtocol      = "incorrect protocol"
-	ReasonEndAccepted   = "end accepted"
-	ReasonNotOnline     = "user not online"
-	ReasonAlreadyOnline = "user already online"
-	ReasonUserCommand   = "user command"
+	ReasonBadLogin    = "incorrect username or password"
+	ReasonTaken       = "username already taken"
+	ReasonProtocol    = "incorrect protocol"
+	ReasonEndAccepted = "end accepted"
+	ReasonNotOnline   = "user not online"
+	ReasonUserCommand = "user command"
 
 	NoticeUploadComplete = "upload complete"
 	NoticeProblem        = "problem with command"
