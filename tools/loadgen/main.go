@@ -57,7 +57,9 @@ Examples:
    loadgen --server 127.0.0.1:18443 --ca certs/ca.pem idle --clients 10000 --hold 10s
    loadgen --server 127.0.0.1:18443 --ca certs/ca.pem login --count 50
    loadgen --server 127.0.0.1:18443 --ca certs/ca.pem file --size 1GiB \
-           --cert certs/server.pem --key certs/server.key --tmp /var/tmp`
+           --cert certs/server.pem --key certs/server.key --tmp /var/tmp
+   loadgen --server 127.0.0.1:18443 --ca certs/ca.pem groupdl --members 20 --senders 10 \
+           --messages 50 --rate 100 --file-size 1GiB --tmp /var/tmp`
 
 const description = `Every client is a real TLS connection that logs in (PUT, or AUTH when a
 rerun finds its account) and reads its socket continuously. User names are
@@ -105,7 +107,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "server", Usage: "server `ADDRESS` (host:port on loopback)", EnvVars: []string{"LOADGEN_SERVER"}},
 			&cli.StringFlag{Name: "ca", Usage: "CA certificate `FILE` the server's certificate is checked against", EnvVars: []string{"LOADGEN_CA"}},
 			&cli.IntFlag{Name: "server-pid", Usage: "server `PID` whose CPU and memory are read from /proc (0: not measured)"},
-			&cli.DurationFlag{Name: "timeout", Usage: "bound on each scenario (0: 60s for dm/group/login, 120s+hold for idle, 5m for file)"},
+			&cli.DurationFlag{Name: "timeout", Usage: "bound on each scenario (0: 60s for dm/group/login, 120s+hold for idle, 5m for file and groupdl)"},
 			&cli.BoolFlag{Name: "json", Usage: "also print one JSON line per scenario"},
 			&cli.StringFlag{Name: "prefix", Usage: "user name `PREFIX`, 1 to 9 letters, digits or _ (default: 3 random letters)"},
 			&cli.IntFlag{Name: "concurrency", Value: defaultConcurrency, Usage: "connects and log-ins at once (1 to 512)"},
@@ -184,6 +186,41 @@ func newApp() *cli.App {
 						return nil, fmt.Errorf("--cert and --key go together")
 					}
 					return runFile(cc.Context, e, fileParams{Size: size, Cert: cc.String("cert"), Key: cc.String("key"), TmpDir: cc.String("tmp")})
+				}),
+			},
+			{
+				Name:  "groupdl",
+				Usage: "group chat without, then with, one member downloading a big file; latency and its ratio",
+				UsageText: "loadgen [global options] groupdl --members N --senders K --messages M --size S --rate R " +
+					"--file-size BYTES [--tmp DIR]",
+				Description: `A separate client queues one file of --file-size bytes for the last member.
+Then the first K members send M group texts each, paced at R in total, with
+nobody downloading (the baseline). Then the last member sends CMD <get ack>
+and reads the file at full speed as our client does (into a file in --tmp
+while hashing it, fsync, ACKF) while the senders send at the same pace from
+then until the file is in and they sent at least M each. Reported: the latency
+seen by the members that are not downloading, in each phase and for the texts
+sent while the file streamed, its p99 against the baseline's; the
+downloader's own texts (they wait behind the file); the download rate. Any
+lost, duplicated or reordered text for any member, the downloader included,
+a dropped member, or a file that is not byte-exact or stays queued after its
+ACKF fails the run.`,
+				Flags: []cli.Flag{
+					&cli.IntFlag{Name: "members", Value: 20, Usage: "clients in group mode; the last one downloads"},
+					&cli.IntFlag{Name: "senders", Value: 10, Usage: "members that send (the first K, at most members - 1)"},
+					&cli.IntFlag{Name: "messages", Value: 50, Usage: "texts each sender sends in the baseline; the download phase sends at least as many"},
+					&cli.IntFlag{Name: "size", Value: 100, Usage: "bytes per message text (at most 4000)"},
+					&cli.Float64Flag{Name: "rate", Value: 100, Usage: "total texts sent per second, both phases"},
+					&cli.StringFlag{Name: "file-size", Value: "1GiB", Usage: "size of the downloaded file: bytes, or with KB MB GB or KiB MiB GiB"},
+					&cli.StringFlag{Name: "tmp", Usage: "`DIR` the download is written to (default: the system's temp dir)"},
+				},
+				Action: scenario(func(cc *cli.Context, e *env) (*Result, error) {
+					size, err := parseBytes(cc.String("file-size"))
+					if err != nil {
+						return nil, fmt.Errorf("--file-size: %w", err)
+					}
+					return runGroupDL(cc.Context, e, groupdlParams{Members: cc.Int("members"), Senders: cc.Int("senders"),
+						Messages: cc.Int("messages"), Size: cc.Int("size"), Rate: cc.Float64("rate"), FileSize: size, TmpDir: cc.String("tmp")})
 				}),
 			},
 			suiteCommand(),

@@ -172,7 +172,7 @@ func runMessages(ctx context.Context, e *env, p msgParams) (*Result, error) {
 		swg.Add(1)
 		go func() {
 			defer swg.Done()
-			sent[s], firstSend[s], sendErrs[s] = sendStream(sendCtx, clients[s], s, target, p, start.Add(offset), interval)
+			sent[s], firstSend[s], sendErrs[s] = sendStream(sendCtx, clients[s], s, target, p, start.Add(offset), interval, nil)
 		}()
 	}
 	sendersDone := make(chan struct{})
@@ -306,14 +306,23 @@ func joinGroup(ctx context.Context, clients []*client, joined []chan struct{}, n
 	return nil
 }
 
+// softStop ends a paced stream before p.Messages: after a batch, once
+// Done is closed and at least AtLeast texts were sent.
+type softStop struct {
+	Done    <-chan struct{}
+	AtLeast int
+}
+
 // sendStream sends p.Messages texts from client c (sender index s), to
 // target (dm) or the group. Flooding, lines are coalesced in the write
 // buffer and each text is stamped when it is formatted. Paced, message j
 // is due at start + j*interval and is stamped with that due time, so that
-// a late send counts against latency (no coordinated omission). It
-// returns how many were written, when the first went out (UnixNano) and
-// the write error that stopped it, if any.
-func sendStream(ctx context.Context, c *client, s int, target string, p msgParams, start time.Time, interval time.Duration) (int64, int64, error) {
+// a late send counts against latency (no coordinated omission); a
+// non-nil soft may end it earlier. It returns how many were written, when
+// the first went out (UnixNano) and the write error that stopped it, if
+// any.
+func sendStream(ctx context.Context, c *client, s int, target string, p msgParams, start time.Time, interval time.Duration,
+	soft *softStop) (int64, int64, error) {
 	var (
 		buf   []byte
 		n     int64
@@ -367,6 +376,13 @@ func sendStream(ctx context.Context, c *client, s int, target string, p msgParam
 		}
 		if err := c.flush(); err != nil {
 			return n, first, err
+		}
+		if soft != nil && seq >= soft.AtLeast {
+			select {
+			case <-soft.Done:
+				return n, first, nil
+			default:
+			}
 		}
 		timer.Reset(time.Until(start.Add(time.Duration(seq) * interval)))
 	}

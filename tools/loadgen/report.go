@@ -20,11 +20,12 @@ type Result struct {
 	Errors   []string `json:"errors,omitempty"`
 	Notes    []string `json:"notes,omitempty"`
 
-	Msg    *MsgStats    `json:"messages,omitempty"`
-	Idle   *IdleStats   `json:"idle,omitempty"`
-	Login  *LoginStats  `json:"login,omitempty"`
-	File   *FileStats   `json:"file,omitempty"`
-	Server *ServerStats `json:"server,omitempty"`
+	Msg     *MsgStats     `json:"messages,omitempty"`
+	Idle    *IdleStats    `json:"idle,omitempty"`
+	Login   *LoginStats   `json:"login,omitempty"`
+	File    *FileStats    `json:"file,omitempty"`
+	GroupDL *GroupDLStats `json:"groupdl,omitempty"`
+	Server  *ServerStats  `json:"server,omitempty"`
 }
 
 // MsgStats is the outcome of dm and group.
@@ -84,6 +85,61 @@ type FileStats struct {
 	Verified         bool    `json:"verified"`
 }
 
+// GroupDLStats is the outcome of groupdl. "Others" are the members that
+// are not downloading; latencies are in microseconds, rates in MB/s.
+type GroupDLStats struct {
+	Members    int     `json:"members"`
+	Senders    int     `json:"senders"`
+	Size       int     `json:"size"`
+	RateTarget float64 `json:"rate_target"`
+	FileSize   int64   `json:"file_size"`
+	// Baseline is the traffic with no download, Download the same
+	// traffic while the last member downloads.
+	Baseline GroupPhase `json:"baseline"`
+	Download GroupPhase `json:"with_download"`
+	// During is the others' latency of the texts sent while the file
+	// streamed (from CMD <get ack> to its end marker); DuringSent counts
+	// those texts (each reaches Members-1 members).
+	During     latency `json:"during_latency"`
+	DuringSent int64   `json:"during_sent"`
+	// P99Ratio is During.P99 over Baseline.Others.P99.
+	P99Ratio     float64 `json:"p99_ratio"`
+	UploadSec    float64 `json:"upload_sec"`
+	UploadMBps   float64 `json:"upload_mbps"`
+	DownloadSec  float64 `json:"download_sec"` // CMD <get ack> to the end marker
+	DownloadMBps float64 `json:"download_mbps"`
+	SyncSec      float64 `json:"download_fsync_sec"`
+	// Verified: the bytes read, the server's hash, the generated data and
+	// the file on disk agree. Acked: ACKF was sent and a second
+	// CMD <get ack> found the queue empty.
+	Verified bool `json:"verified"`
+	Acked    bool `json:"acked"`
+	Dropped  int  `json:"dropped_conns"`
+}
+
+// GroupPhase is one phase of groupdl.
+type GroupPhase struct {
+	Sent              int64    `json:"sent"`
+	All               delivery `json:"all"` // every member, the downloader included
+	Downloader        delivery `json:"downloader"`
+	Others            latency  `json:"others_latency"`
+	DownloaderLatency latency  `json:"downloader_latency"`
+	DurationSec       float64  `json:"duration_sec"` // first send to last delivery
+}
+
+// faulty reports whether a phase lost, duplicated or reordered a text for
+// any member, measured nothing, a member was dropped, the file was not
+// byte-exact or stayed queued after its ACKF.
+func (g *GroupDLStats) faulty() bool {
+	for _, ph := range []GroupPhase{g.Baseline, g.Download} {
+		d := ph.All
+		if d.Lost+d.Dup+d.Reordered+d.Invalid > 0 || d.Expected == 0 || ph.Downloader.Expected == 0 {
+			return true
+		}
+	}
+	return g.Dropped > 0 || !g.Verified || !g.Acked || g.During.Count == 0
+}
+
 // ServerStats is the server's cost, read from /proc with --server-pid.
 type ServerStats struct {
 	PID          int     `json:"pid"`
@@ -115,6 +171,9 @@ func (r *Result) faults() bool {
 	}
 	if f := r.File; f != nil {
 		return !f.Verified
+	}
+	if g := r.GroupDL; g != nil {
+		return g.faulty()
 	}
 	return false
 }
@@ -165,6 +224,31 @@ func (r *Result) print(w io.Writer, asJSON bool) {
 			row("ceiling 2: TLS into file+fsync", "%.1f MB/s", f.CeilingFileMBps)
 		}
 		row("data verified", "%v", f.Verified)
+	}
+	if g := r.GroupDL; g != nil {
+		lat := func(l latency) string {
+			return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s", us(l.P50), us(l.P90), us(l.P99), us(l.Max))
+		}
+		row("upload before the traffic", "%.1f MB/s (%.2f s)", g.UploadMBps, g.UploadSec)
+		for _, ph := range []struct {
+			name string
+			ph   GroupPhase
+		}{{"without download", g.Baseline}, {"with download", g.Download}} {
+			d, dd := ph.ph.All, ph.ph.Downloader
+			row(ph.name, "sent %d, delivered %d of %d, lost/dup/reordered %d / %d / %d, %.2f s",
+				ph.ph.Sent, d.Delivered, d.Expected, d.Lost, d.Dup, d.Reordered, ph.ph.DurationSec)
+			row("  latency, other members", "%s", lat(ph.ph.Others))
+			row("  latency, downloader", "%s (%d of %d, lost/dup/reordered %d / %d / %d)",
+				lat(ph.ph.DownloaderLatency), dd.Delivered, dd.Expected, dd.Lost, dd.Dup, dd.Reordered)
+		}
+		row("sent while the file streamed", "%d of %d", g.DuringSent, g.Download.Sent)
+		row("  latency, other members", "%s", lat(g.During))
+		row("  p99 against no download", "%.2fx", g.P99Ratio)
+		row("download", "%.1f MB/s (%.2f s from CMD <get ack> to the end marker), then fsync %.2f s",
+			g.DownloadMBps, g.DownloadSec, g.SyncSec)
+		row("ACKF, then queue empty", "%v", g.Acked)
+		row("data verified", "%v", g.Verified)
+		row("dropped connections", "%d", g.Dropped)
 	}
 	if s := r.Server; s != nil {
 		switch {
@@ -268,6 +352,21 @@ func (r *Result) summary() summary {
 			s.faults = "NOT verified"
 		}
 	}
+	if g := r.GroupDL; g != nil {
+		s.rate = fmt.Sprintf("download %.0f MB/s; p99 %.2fx of %s without", g.DownloadMBps, g.P99Ratio, us(g.Baseline.Others.P99))
+		s.p50, s.p99 = us(g.During.P50), us(g.During.P99)
+		var lost, dup, reord int64
+		for _, ph := range []GroupPhase{g.Baseline, g.Download} {
+			lost, dup, reord = lost+ph.All.Lost, dup+ph.All.Dup, reord+ph.All.Reordered
+		}
+		s.faults = fmt.Sprintf("%d/%d/%d", lost, dup, reord)
+		if g.Dropped > 0 {
+			s.faults += fmt.Sprintf(" (%d dropped)", g.Dropped)
+		}
+		if !g.Verified || !g.Acked {
+			s.faults += " FILE NOT VERIFIED"
+		}
+	}
 	if v := r.Server; v != nil {
 		switch {
 		case r.Msg != nil:
@@ -282,7 +381,7 @@ func (r *Result) summary() summary {
 		switch {
 		case r.Idle != nil:
 			s.rss = fmt.Sprintf("%s, %.1f KB/conn (peak %.1f)", kb(v.RSSConnectedKB), v.RSSPerConnKB, float64(v.RSSGrowthKB)/float64(r.Idle.Clients))
-		case r.File != nil:
+		case r.File != nil || r.GroupDL != nil:
 			s.rss = fmt.Sprintf("%s, +%s in transfer", kb(v.RSSPeakKB), kb(v.RSSGrowthKB))
 		case v.RSSPerConnKB > 0:
 			s.rss = fmt.Sprintf("%s, %.1f KB/conn", kb(v.RSSPeakKB), v.RSSPerConnKB)

@@ -239,6 +239,12 @@ func TestBadFlags(t *testing.T) {
 		{"--concurrency", "0", "dm"},
 		{"file", "--size", "lots"},
 		{"file", "--cert", "x"},
+		{"groupdl", "--members", "2", "--senders", "1"},
+		{"groupdl", "--members", "4", "--senders", "4"},
+		{"groupdl", "--rate", "0"},
+		{"groupdl", "--file-size", "0"},
+		{"groupdl", "--file-size", "lots"},
+		{"groupdl", "--rate", "1e9", "--members", "1000"},
 	}
 	for _, c := range cases {
 		if _, err := s.run(t, c...); err == nil || errors.Is(err, errFaults) {
@@ -261,13 +267,19 @@ func TestSuiteQuick(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	out, err := runApp(t, "--json", "suite", "--bin", bin, "--dir", dir, "--quick", "--only", "dm", "--only", "file", "--file-size", "1MiB")
+	out, err := runApp(t, "--json", "suite", "--bin", bin, "--dir", dir, "--quick", "--only", "dm", "--only", "file", "--file-size", "1MiB",
+		"--only", "groupdl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs := results(t, out)
-	if len(rs) != 4 {
-		t.Fatalf("%d results, want 4", len(rs))
+	if len(rs) != 5 {
+		t.Fatalf("%d results, want 5", len(rs))
+	}
+	// The quick groupdl row: the suite's server takes a 32 MiB file.
+	if g := rs[4].GroupDL; g == nil || rs[4].Scenario != "group 10x100 @100/s while a member downloads 32MiB" ||
+		!g.Verified || !g.Acked || g.FileSize != 32<<20 || g.Baseline.Sent != 100 || g.During.Count == 0 {
+		t.Errorf("groupdl row %q: %+v", rs[4].Scenario, rs[4].GroupDL)
 	}
 	for _, r := range rs {
 		if r.Server == nil || r.Server.PID == 0 || r.Server.RSSPeakKB == 0 {

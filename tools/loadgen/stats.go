@@ -47,6 +47,23 @@ func (s *stream) add(seq int) bool {
 // lost is how many expected messages never arrived.
 func (s *stream) lost() int { return s.expected - s.unique }
 
+// truncate sets the expected count to n, no more than the count the
+// stream was made with, once the sender has said how many it sent: any
+// sequence number from n on that arrived was never sent and counts as
+// invalid. Use it only after the stream's reader has stopped.
+func (s *stream) truncate(n int) {
+	n = min(max(n, 0), s.expected)
+	for seq := n; seq <= s.maxSeq && seq < s.expected; seq++ {
+		word, bit := seq/64, uint64(1)<<(seq%64)
+		if s.seen[word]&bit != 0 {
+			s.seen[word] &^= bit
+			s.unique--
+			s.invalid++
+		}
+	}
+	s.expected = n
+}
+
 // delivery totals the streams of a scenario.
 type delivery struct {
 	Expected  int64 `json:"expected"`
@@ -78,6 +95,9 @@ type receiver struct {
 	notOnline int     // CNT <user not online> answers
 	other     int     // any other unexpected line
 
+	keepSent bool    // keep the send stamps too
+	sent     []int64 // with keepSent: the send stamp (UnixNano) of each lat
+
 	progress *atomic.Int64 // every relayed line, for stall detection
 	onNew    func()        // called for each new message
 }
@@ -106,6 +126,9 @@ func (rx *receiver) record(text string, at time.Time) {
 	}
 	if st.add(p.seq) {
 		rx.lat = append(rx.lat, max(0, now-p.ts))
+		if rx.keepSent {
+			rx.sent = append(rx.sent, p.ts)
+		}
 		rx.onNew()
 	}
 }

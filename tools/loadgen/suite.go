@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -42,6 +43,12 @@ The standard suite (--quick: the small version, seconds in total):
    login 50 (cost 10)       server restarted with the default --hash-cost 10
                             (quick: 10)
    file 1GiB                upload, downloads and both ceilings (quick: 16 MiB)
+   group 20x500 @100/s while a member downloads 1GiB
+                            20 members, 10 senders x 50 texts paced at 100/s in
+                            total, first with no download, then while the last
+                            member downloads 1 GiB (CMD <get ack>, into a file,
+                            fsync, ACKF); the others' p99 in both and the ratio
+                            (quick: 10 members, 5 x 20, 32 MiB)
 
 The whole default suite takes a few minutes on 2 cores; each scenario is
 bounded by its timeout. It exits non-zero if any scenario failed, lost,
@@ -57,8 +64,9 @@ func suiteCommand() *cli.Command {
 			&cli.StringFlag{Name: "bin", Usage: "`DIR` holding the server binary (server)"},
 			&cli.StringFlag{Name: "dir", Usage: "scratch `DIR` for accounts, spool, certificates, downloads and the server log"},
 			&cli.BoolFlag{Name: "quick", Usage: "run a much smaller version of every scenario (seconds; for tests and CI)"},
-			&cli.StringSliceFlag{Name: "only", Usage: "run only the scenarios whose kind is listed (dm, group, idle, login, file)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "run only the scenarios whose kind is listed (dm, group, idle, login, file, groupdl)"},
 			&cli.StringFlag{Name: "file-size", Usage: "file scenario size (default 1GiB, quick 16MiB)"},
+			&cli.StringFlag{Name: "download-size", Usage: "groupdl scenario's file size (default 1GiB, quick 32MiB)"},
 		},
 		Action: runSuite,
 	}
@@ -82,7 +90,7 @@ const loginHashCost = 10
 
 // suiteSteps lists the standard suite. Group scenarios are named by the
 // total of messages sent; that total is split evenly over groupSenders.
-func suiteSteps(quick bool, fileSize int64, tmpDir, cert, key string) []step {
+func suiteSteps(quick bool, fileSize, dlSize int64, tmpDir, cert, key string) []step {
 	type dmCase struct {
 		clients, msgs int
 		rate          float64
@@ -124,6 +132,14 @@ func suiteSteps(quick bool, fileSize int64, tmpDir, cert, key string) []step {
 	steps = append(steps, step{name: "file " + sizeName(fileSize), kind: "file", conns: 2, hashCost: suiteHashCost,
 		maxFile: fileSize,
 		run:     func(ctx context.Context, e *env) (*Result, error) { return runFile(ctx, e, fp) }})
+	gp := groupdlParams{Members: 20, Senders: 10, Messages: 50, Size: size, Rate: 100, FileSize: dlSize, TmpDir: tmpDir}
+	if quick {
+		gp.Members, gp.Senders, gp.Messages = 10, 5, 20
+	}
+	steps = append(steps, step{
+		name: fmt.Sprintf("group %dx%d @%.0f/s while a member downloads %s", gp.Members, gp.Senders*gp.Messages, gp.Rate, sizeName(dlSize)),
+		kind: "groupdl", conns: gp.Members + 1, hashCost: suiteHashCost, maxFile: dlSize,
+		run: func(ctx context.Context, e *env) (*Result, error) { return runGroupDL(ctx, e, gp) }})
 	return steps
 }
 
@@ -169,10 +185,19 @@ func runSuite(cc *cli.Context) error {
 			return fmt.Errorf("--file-size: %w", err)
 		}
 	}
+	dlSize := int64(1 << 30)
+	if quick {
+		dlSize = 32 << 20
+	}
+	if s := cc.String("download-size"); s != "" {
+		if dlSize, err = parseBytes(s); err != nil || dlSize < 1 {
+			return fmt.Errorf("--download-size: %w", cmp.Or(err, errors.New("must be at least 1 byte")))
+		}
+	}
 	only := cc.StringSlice("only")
 	for _, k := range only {
-		if !slices.Contains([]string{"dm", "group", "idle", "login", "file"}, k) {
-			return fmt.Errorf("--only %q: want dm, group, idle, login or file", k)
+		if !slices.Contains([]string{"dm", "group", "idle", "login", "file", "groupdl"}, k) {
+			return fmt.Errorf("--only %q: want dm, group, idle, login, file or groupdl", k)
 		}
 	}
 
@@ -187,7 +212,7 @@ func runSuite(cc *cli.Context) error {
 	}
 	cert, key := filepath.Join(certDir, pki.ServerCertFile), filepath.Join(certDir, pki.ServerKeyFile)
 	var steps []step
-	for _, st := range suiteSteps(quick, fileSize, tmpDir, cert, key) {
+	for _, st := range suiteSteps(quick, fileSize, dlSize, tmpDir, cert, key) {
 		if len(only) == 0 || slices.Contains(only, st.kind) {
 			steps = append(steps, st)
 		}
