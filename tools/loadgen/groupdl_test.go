@@ -200,7 +200,7 @@ func TestGroupDL(t *testing.T) {
 	if r.Server == nil || r.Server.RSSPeakKB <= 0 {
 		t.Errorf("server stats %+v", r.Server)
 	}
-	if left, _ := s.Spool.List("gdtw00003"); len(left) != 0 {
+	if left, _ := s.Spool.List("gdtw00003", 0); len(left) != 0 {
 		t.Errorf("%d files still queued for the downloader", len(left))
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
