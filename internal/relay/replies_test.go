@@ -32,3 +32,27 @@ func TestClientWordsInRepliesAreQuoted(t *testing.T) {
 	alice.Send(wire.Online{Token: alice.Token})
 	alice.Expect(wire.OnlineList{Users: []string{"alice"}})
 }
+
+// Passwords of 8 to 72 bytes work end to end; one byte more is a TRY
+// with the rule, not a protocol error; the rule's text is the one the
+// client shows too (wire.ErrPassword).
+func TestPasswordLengthsEndToEnd(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	long := strings.Repeat("é", 36) // 72 bytes
+	c := h.Dial(t)
+	c.Send(wire.SignUp{User: "longpw", Pass: long})
+	c.AcceptAs("longpw")
+	c = h.Dial(t)
+	c.Send(wire.Auth{User: "longpw", Pass: long})
+	c.AcceptAs("longpw")
+
+	c = h.Dial(t)
+	c.Send(wire.SignUp{User: "toolong", Pass: long + "x"})
+	c.Expect(wire.Try{Reason: "invalid password: " + wire.ErrPassword.Error()})
+	c.Send(wire.SignUp{User: "admin", Pass: "password-x"})
+	c.Expect(wire.Try{Reason: "invalid username: " + wire.ErrReservedName.Error()})
+	c.Send(wire.SignUp{User: "a.b", Pass: "password-x"})
+	c.Expect(wire.Try{Reason: "invalid username: " + wire.ErrUserName.Error()})
+	c.Send(wire.SignUp{User: "fine", Pass: "password-fine"})
+	c.AcceptAs("fine")
+}
