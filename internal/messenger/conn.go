@@ -99,6 +99,7 @@ type Conn struct {
 	wmu sync.Mutex // serializes writes and their deadlines
 
 	user, token string // set by Login; read-only afterwards
+	ext         bool   // the server negotiated ALPN sslm/2: our extensions are there
 }
 
 // Dial connects to addr ("host:port"; a missing port is DefaultPort) and
@@ -120,6 +121,9 @@ func Dial(ctx context.Context, addr, caFile string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Offer our extensions; a server that knows none (the original)
+	// negotiates none, and we then send none of our queries.
+	cfg.NextProtos = []string{wire.ALPN}
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	d := tls.Dialer{Config: cfg}
@@ -131,7 +135,8 @@ func Dial(ctx context.Context, addr, caFile string) (*Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	tc := nc.(*tls.Conn)
-	return &Conn{addr: addr, tc: tc, r: wire.NewReader(tc, readBufferSize)}, nil
+	ext := tc.ConnectionState().NegotiatedProtocol == wire.ALPN
+	return &Conn{addr: addr, tc: tc, r: wire.NewReader(tc, readBufferSize), ext: ext}, nil
 }
 
 func isVerifyError(err error) bool {
@@ -141,6 +146,11 @@ func isVerifyError(err error) bool {
 	var ci x509.CertificateInvalidError
 	return errors.As(err, &cve) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
+
+// Extended reports whether the server speaks our extensions (it
+// negotiated ALPN sslm/2). Against the original server it is false and the
+// client sends none of the queries PROTOCOL.md marks "sslm/2 only".
+func (c *Conn) Extended() bool { return c.ext }
 
 // Addr is the server address as dialled.
 func (c *Conn) Addr() string { return c.addr }

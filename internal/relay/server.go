@@ -10,6 +10,7 @@ package relay
 
 import (
 	"context"
+	"slices"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -245,6 +246,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Each line must stay one TLS record for the original client.
 	tc.DynamicRecordSizingDisabled = true
+	// Our client offers sslm/2; a client that offers nothing (the
+	// original) negotiates nothing and gets the original protocol.
+	tc.NextProtos = append(slices.Clip(tc.NextProtos), wire.ALPN)
 	s := &Server{
 		cfg:          cfg,
 		tls:          tc,

@@ -75,6 +75,7 @@ type session struct {
 	token string
 	in    bool // logged in: on the hub
 
+	ext       bool        // the client negotiated ALPN sslm/2: it speaks our extensions; set before the reader starts
 	uploading bool        // reader goroutine only: reads have an idle deadline
 	carbons   atomic.Bool // the client asked for copies of its user's DMs from other sessions
 }
@@ -86,6 +87,7 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		bc:         bc,
 		writerDone: make(chan struct{}),
 		remote:     bc.RemoteAddr().String(),
+		ext:        conn.ConnectionState().NegotiatedProtocol == wire.ALPN,
 	}
 	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, s.cfg.MaxQueueBytes, s.highWater)
 	c.r = wire.NewReader(c, readBufferSize)

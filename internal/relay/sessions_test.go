@@ -111,3 +111,18 @@ func TestFrozenClientDoesNotLockOutItsOwner(t *testing.T) {
 		return h.Stats().Sessions == 2 && slices.Contains(h.Online(), "dave")
 	})
 }
+
+// Our client offers ALPN sslm/2 and gets it; a client that offers no ALPN
+// (the original) negotiates none and goes on as before.
+func TestALPNNegotiation(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	ext := h.DialExt(t)
+	ext.SignUp("alice")
+	plain := h.Dial(t)
+	if p := plain.Conn.ConnectionState().NegotiatedProtocol; p != "" {
+		t.Fatalf("a client without ALPN negotiated %q", p)
+	}
+	plain.SignUp("bob")
+	ext.Msg("bob", "hi")
+	plain.Expect(wire.Relay{Target: "bob", Sender: "alice", Text: "hi"})
+}

@@ -54,5 +54,11 @@ const (
 	MaxFileSize = 1 << 50
 )
 
+// ALPN is the TLS application protocol our client offers and our server
+// accepts. A connection that negotiated it speaks the protocol with our
+// extensions (the queries PROTOCOL.md marks "sslm/2 only"); the original
+// clients offer no ALPN, so they never receive a line they do not know.
+const ALPN = "sslm/2"
+
 // End of line as sent by every formatter: a space, then CR LF.
 const eol = " \r\n"

@@ -25,10 +25,22 @@ type Client struct {
 	Token string
 }
 
-// Dial connects to the server and completes the TLS handshake.
+// Dial connects to the server and completes the TLS handshake offering no
+// ALPN, as the original clients do.
 func (s *Server) Dial(t testing.TB) *Client {
 	t.Helper()
 	return s.DialWith(t, nil, nil)
+}
+
+// DialExt connects offering ALPN sslm/2, as our client does, and fails the
+// test unless the server negotiates it.
+func (s *Server) DialExt(t testing.TB) *Client {
+	t.Helper()
+	c := s.dial(t, nil, nil, []string{wire.ALPN})
+	if p := c.Conn.ConnectionState().NegotiatedProtocol; p != wire.ALPN {
+		t.Fatalf("ALPN %q negotiated, want %q", p, wire.ALPN)
+	}
+	return c
 }
 
 // DialFrom connects from the local IP address ip (for example 127.0.0.2,
@@ -42,10 +54,16 @@ func (s *Server) DialFrom(t testing.TB, ip string) *Client {
 // connection before the handshake, for example to shrink its buffers.
 func (s *Server) DialWith(t testing.TB, local *net.TCPAddr, prep func(*net.TCPConn)) *Client {
 	t.Helper()
+	return s.dial(t, local, prep, nil)
+}
+
+func (s *Server) dial(t testing.TB, local *net.TCPAddr, prep func(*net.TCPConn), alpn []string) *Client {
+	t.Helper()
 	tc, err := pki.ClientTLSConfig(s.CAFile, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	tc.NextProtos = alpn
 	d := net.Dialer{Timeout: 5 * time.Second}
 	if local != nil {
 		d.LocalAddr = local
