@@ -75,9 +75,10 @@ type downloader struct {
 	// syncDir fsyncs the download directory after a file got its name;
 	// durable.SyncDir (tests make it fail).
 	syncDir func(dir string) error
-	// show, if set, prints a message the server sent between two files
-	// (the chat session's); nil skips them.
-	show func(wire.Query) bool
+	// other, if set, handles a line the server sent between two files
+	// (the chat session's handle); nil skips messages and fails on the
+	// rest. done ends the download.
+	other func(wire.Query) (done bool, err error)
 
 	files    int // files received, whatever became of them
 	saved    int // new files saved
@@ -144,16 +145,28 @@ func (d *downloader) nextHeader() (wire.FileHeader, error) {
 		case wire.FileHeader:
 			return q, nil
 		case wire.Check:
-		case wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline:
-			// Lines that waited for the last file (CMD <get ack>): the
-			// chat shows them; a one-shot download, like its other
-			// waits, skips them.
-			if d.show != nil {
-				d.show(q)
-			}
-		case wire.End:
-			return wire.FileHeader{}, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
+		case wire.Begin, wire.FileEnd:
+			return wire.FileHeader{}, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
 		default:
+			// A line that waited for the last file (CMD <get ack>): the
+			// chat handles it as it would any other; a one-shot download,
+			// like its other waits, skips messages.
+			if d.other != nil {
+				done, err := d.other(q)
+				if err != nil {
+					return wire.FileHeader{}, err
+				}
+				if done {
+					return wire.FileHeader{}, errors.New("the session ended during the download")
+				}
+				continue
+			}
+			switch q := q.(type) {
+			case wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline:
+				continue
+			case wire.End:
+				return wire.FileHeader{}, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
+			}
 			return wire.FileHeader{}, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
 		}
 	}

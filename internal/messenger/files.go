@@ -182,7 +182,7 @@ func (s *session) receiveFiles(count int) error {
 		prepareDownloads(s.downloads)
 		s.dl = newDownloader(s.c, s.downloads, s.out)
 	}
-	s.dl.show = s.show
+	s.dl.other = s.handleServer
 	s.dl.startRound(count)
 	for range count {
 		h, err := s.dl.nextHeader()

@@ -236,59 +236,72 @@ func (s *session) receive() error {
 			}
 			return err
 		}
-		if s.show(q) {
-			continue
-		}
-		switch q := q.(type) {
-		case wire.Check:
-		case wire.OnlineList:
-			names := "nobody"
-			if len(q.Users) > 0 {
-				names = Sanitize(strings.Join(q.Users, " "))
-			}
-			s.out.line("online: " + names)
-		case wire.Begin:
-			if err := s.receiveFiles(q.Count); err != nil {
+		if b, ok := q.(wire.Begin); ok {
+			if err := s.receiveFiles(b.Count); err != nil {
 				if s.quitting.Load() {
 					return nil
 				}
 				s.out.line("! download interrupted: " + Sanitize(err.Error()) + "; files not saved stay on the server")
 				return err
 			}
-		case wire.FileHeader:
-			s.out.line("! the server sent a file outside a download")
-			return errors.New("the server sent a file outside a download")
-		case wire.Notice:
-			switch {
-			case q.Text == wire.NoticeSendComplete && s.dl != nil:
-				s.endRound()
-			case q.Text != wire.NoticeSendComplete && s.deliverUploadAnswer(q):
-			default:
-				s.out.line("! " + Sanitize(q.Text))
-			}
-		case wire.Proceed:
-			if !s.deliverUploadAnswer(q) {
-				s.out.line("! unexpected PROCEED from the server")
-			}
-		case wire.Stop:
-			if !s.deliverUploadAnswer(q) {
-				s.out.line("! upload refused: " + Sanitize(q.Reason))
-			}
-		case wire.End:
-			if s.quitting.Load() && !q.Fatal {
-				if q.Reason == wire.ReasonEndAccepted {
-					close(s.endAccepted)
-				} else {
-					s.out.line("! server closed the session: " + Sanitize(q.Reason))
-				}
-				return nil
-			}
-			s.out.line("! server closed the session: " + Sanitize(q.Reason))
-			return &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
-		default:
-			s.out.line("! unexpected line from the server: " + Sanitize(q.Verb()))
+			continue
+		}
+		if done, err := s.handleServer(q); done || err != nil {
+			return err
 		}
 	}
+}
+
+// handleServer acts on one line from the server other than BEGIN, in the
+// receiver; the downloader hands it the lines that arrive between two
+// files. done reports that the session is over (with err nil when it ended
+// as asked).
+func (s *session) handleServer(q wire.Query) (done bool, err error) {
+	if s.show(q) {
+		return false, nil
+	}
+	switch q := q.(type) {
+	case wire.Check:
+	case wire.OnlineList:
+		names := "nobody"
+		if len(q.Users) > 0 {
+			names = Sanitize(strings.Join(q.Users, " "))
+		}
+		s.out.line("online: " + names)
+	case wire.FileHeader, wire.Begin:
+		s.out.line("! the server sent a file outside a download")
+		return true, errors.New("the server sent a file outside a download")
+	case wire.Notice:
+		switch {
+		case q.Text == wire.NoticeSendComplete && s.dl != nil:
+			s.endRound()
+		case q.Text != wire.NoticeSendComplete && s.deliverUploadAnswer(q):
+		default:
+			s.out.line("! " + Sanitize(q.Text))
+		}
+	case wire.Proceed:
+		if !s.deliverUploadAnswer(q) {
+			s.out.line("! unexpected PROCEED from the server")
+		}
+	case wire.Stop:
+		if !s.deliverUploadAnswer(q) {
+			s.out.line("! upload refused: " + Sanitize(q.Reason))
+		}
+	case wire.End:
+		if s.quitting.Load() && !q.Fatal {
+			if q.Reason == wire.ReasonEndAccepted {
+				close(s.endAccepted)
+			} else {
+				s.out.line("! server closed the session: " + Sanitize(q.Reason))
+			}
+			return true, nil
+		}
+		s.out.line("! server closed the session: " + Sanitize(q.Reason))
+		return true, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
+	default:
+		s.out.line("! unexpected line from the server: " + Sanitize(q.Verb()))
+	}
+	return false, nil
 }
 
 // show prints a line that is part of the conversation (a message, a

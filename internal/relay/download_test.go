@@ -193,3 +193,35 @@ func TestGroupSenderNotSlowedByDownloadingMember(t *testing.T) {
 		dave.Expect(wire.RelayGroup{Sender: "erin", Text: text(i)})
 	}
 }
+
+// A session ended during its download (here: evicted at the session cap)
+// stops after the file under way and gets its END reason; the files it did
+// not confirm stay queued for the next session.
+func TestDownloadStopsWhenTheSessionEnds(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{Config: func(c *relay.Config) { c.MaxSessionsPerUser = 1 }})
+	alice, bob := twoUsers(t, h)
+	for i := range 3 {
+		alice.Upload("bob", fmt.Sprintf("f%d.bin", i), randomBytes(t, 8<<20))
+	}
+	bob.Send(wire.Get{Ack: true, Token: bob.Token})
+	if _, ok := nextNotCheck(bob).(wire.Begin); !ok {
+		t.Fatal("want BEGIN")
+	}
+	hdr, ok := nextNotCheck(bob).(wire.FileHeader)
+	if !ok {
+		t.Fatal("want a file header")
+	}
+	other := h.Dial(t)
+	other.LogIn("bob") // ends the downloading session at the cap of one
+	data := make([]byte, hdr.Size)
+	bob.Conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := io.ReadFull(bob.R, data); err != nil {
+		t.Fatal(err)
+	}
+	bob.Expect(wire.FileEnd{})
+	bob.Expect(wire.End{Fatal: true, Reason: "logged in elsewhere"})
+	bob.ExpectClosed()
+	if got := other.Download(true); len(got) != 3 {
+		t.Fatalf("the next session got %d files, want all 3", len(got))
+	}
+}

@@ -300,6 +300,13 @@ func (c *session) sendFiles(j *getJob) error {
 	defer copyBufs.Put(bufp)
 	sent := make(map[string]bool, len(metas))
 	for i := range metas {
+		if i > 0 && c.out.isClosing() {
+			// The session is ending (kicked, evicted, shut down): stop
+			// here; the rest stays queued, and the writer sends the
+			// session's last line (its END reason) next.
+			c.logger().Info("download stopped: the session is ending", "announced", len(metas), "sent", i)
+			return nil
+		}
 		f, m, err := c.openNext(metas, i, sent)
 		if err != nil {
 			c.logger().Info("closing: announced files gone", "announced", len(metas), "sent", i)
@@ -331,9 +338,12 @@ var errFileGone = errors.New("relay: queued files removed during a download")
 // count announced by BEGIN holds.
 func (c *session) openNext(metas []spool.Meta, i int, sent map[string]bool) (*os.File, spool.Meta, error) {
 	sp := c.srv.cfg.Spool
-	if f, m, err := sp.Open(c.user, metas[i].ID); err == nil && !sent[m.ID] {
-		sent[m.ID] = true
-		return f, m, nil
+	if f, m, err := sp.Open(c.user, metas[i].ID); err == nil {
+		if !sent[m.ID] {
+			sent[m.ID] = true
+			return f, m, nil
+		}
+		f.Close()
 	}
 	later := make(map[string]bool, len(metas)-i)
 	for _, m := range metas[i+1:] {

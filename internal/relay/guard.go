@@ -16,6 +16,10 @@ const (
 	reasonSignUpClosed = "sign-up is closed on this server"
 )
 
+// maxHashesPerIP is how many password checks one address may have under
+// way at once.
+const maxHashesPerIP = 2
+
 // lineTooManyFailures is the refusal of a log-in that a throttle stopped
 // before its password was checked: END * <too many failed log-ins, try
 // again in 42s>, the wait rounded up.
@@ -56,14 +60,29 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 	acct := wire.FoldName(q.User)
 	now := time.Now()
 	wait, ok := s.loginRate.reserve(peer, now)
-	if ok {
-		var aok bool
-		if wait, aok = s.backoff.reserve(acct, peer, now); !aok {
-			s.loginRate.cancel(peer, now)
-			ok = false
-		}
-	}
 	if !ok {
+		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
+		c.end(lineTooManyFailures(wait), true)
+		return accounts.User{}, false
+	}
+	// Right passwords give their counts back, so they are not rate-limited;
+	// what bounds them is that one address has at most maxHashesPerIP
+	// checks under way: the others wait their turn (within the log-in
+	// deadline), and the hash workers stay free for other addresses. The
+	// turn comes before the account's count, so log-ins that arrive
+	// together from one address do not count as failures under way
+	// against each other.
+	turn := time.NewTimer(s.cfg.LoginTimeout)
+	got := s.hashPerPeer.acquire(peer, turn.C, s.done)
+	turn.Stop()
+	if !got {
+		s.loginRate.cancel(peer, time.Now())
+		c.fail(reasonLoginTimeout, "waited for a password check", "AUTH")
+		return accounts.User{}, false
+	}
+	defer s.hashPerPeer.release(peer)
+	if wait, ok = s.backoff.reserve(acct, peer, time.Now()); !ok {
+		s.loginRate.cancel(peer, time.Now())
 		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
 		c.end(lineTooManyFailures(wait), true)
 		return accounts.User{}, false

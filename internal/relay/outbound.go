@@ -232,7 +232,11 @@ func (o *outbound) enqueueJob(j *getJob) enqueueResult {
 		o.mu.Unlock()
 		return closed
 	}
-	if o.size+jobCost > o.max {
+	limit := o.max
+	if o.backlog {
+		limit = backlogFactor * o.max // as enqueue: lines waiting for a download are no slowness
+	}
+	if o.size+jobCost > limit {
 		o.mu.Unlock()
 		return overflow
 	}
@@ -337,6 +341,13 @@ func (o *outbound) unget(items []item) {
 	o.mu.Lock()
 	o.lines = append(slices.Clone(items), o.lines...)
 	o.mu.Unlock()
+}
+
+// isClosing reports whether the queue was closed: the session is ending.
+func (o *outbound) isClosing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.closing
 }
 
 // takeLines swaps out the lines at the front of the queue, up to the next

@@ -10,7 +10,6 @@ package relay
 
 import (
 	"context"
-	"slices"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -214,6 +214,7 @@ type Server struct {
 	// Limits per address (see limits.go and guard.go).
 	connsPerPeer *peerCounter
 	hsPerPeer    *peerCounter
+	hashPerPeer  *peerCounter // password checks under way per address, maxHashesPerIP
 	loginRate    *rateLimit
 	backoff      *accountBackoff
 	signUps      *rateLimit
@@ -258,6 +259,7 @@ func New(cfg Config) (*Server, error) {
 		slots:        make(chan struct{}, cfg.HandshakeSlots),
 		connsPerPeer: newPeerCounter(cfg.MaxConnsPerIP),
 		hsPerPeer:    newPeerCounter(cfg.MaxHandshakesPerIP),
+		hashPerPeer:  newPeerCounter(maxHashesPerIP),
 		loginRate:    newRateLimit(cfg.MaxFailedLogins, cfg.FailedLoginWindow),
 		backoff:      newAccountBackoff(cfg.LoginBackoffMax),
 		signUps:      newRateLimit(cfg.MaxSignUpsPerIP, cfg.SignUpWindow),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,4 +126,32 @@ func TestALPNNegotiation(t *testing.T) {
 	plain.SignUp("bob")
 	ext.Msg("bob", "hi")
 	plain.Expect(wire.Relay{Target: "bob", Sender: "alice", Text: "hi"})
+}
+
+// Right passwords sent at once from one address all get in: they take
+// turns for the address's password checks instead of being refused.
+func TestSimultaneousRightPasswordsTakeTurns(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{Config: func(c *relay.Config) { c.MaxSessionsPerUser = 20 }})
+	h.Dial(t).SignUp("zoe")
+	const n = 12
+	conns := make([]*relaytest.Client, n)
+	for i := range conns {
+		conns[i] = h.Dial(t)
+	}
+	before := h.PasswordChecks()
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.Raw("AUTH zoe password-zoe \r\n")
+		}()
+	}
+	wg.Wait()
+	for _, c := range conns {
+		c.AcceptAs("zoe")
+	}
+	if got := h.PasswordChecks() - before; got != n {
+		t.Fatalf("%d password checks for %d log-ins", got, n)
+	}
 }

@@ -68,7 +68,13 @@ type claim struct {
 
 // reserve takes c from the limits of the recipient key, or takes nothing
 // and returns the first limit it breaks.
-func (s *Spool) reserve(key string, c claim) error {
+func (s *Spool) reserve(key string, c claim) error { return s.claim(key, c, false) }
+
+// fits reports, as reserve would, whether c fits the limits now, and takes
+// nothing.
+func (s *Spool) fits(key string, c claim) error { return s.claim(key, c, true) }
+
+func (s *Spool) claim(key string, c claim, dry bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.used[key]
@@ -84,6 +90,9 @@ func (s *Spool) reserve(key string, c claim) error {
 		// for data of unknown size; s.unwritten is what uploads in
 		// progress reserved and have not written yet.
 		return fmt.Errorf("%w: %d bytes free, %d promised to uploads, floor %d", ErrStorageFull, c.free, s.unwritten, s.minFree)
+	}
+	if dry {
+		return nil
 	}
 	u.bytes += c.bytes
 	u.files += c.files

@@ -339,11 +339,13 @@ func (s *Spool) recoverRecipient(r string) (usage, error) {
 // Begin starts an upload of a file called name from sender to recipient.
 // size is the exact length the caller will write, or negative if unknown
 // until Commit. The file counts against the recipient's MaxQueuedFiles at
-// once (ErrTooManyFiles). A known size is checked against the maximum file
-// size (ErrTooLarge) and reserved against the recipient's quota (ErrQuota),
-// the spool's total (ErrSpoolFull) and the free-disk floor (ErrStorageFull)
-// at once; an unknown size is reserved and checked as Write goes. The
-// caller must finish the upload with Commit or Abort.
+// once (ErrTooManyFiles). A known size is checked at once against the
+// maximum file size (ErrTooLarge), the recipient's quota (ErrQuota), the
+// spool's total (ErrSpoolFull) and the free-disk floor (ErrStorageFull);
+// every size is reserved against those limits in chunks as Write goes, so
+// that an upload holds only about what it sent, and a Write that no longer
+// fits fails with the same errors. The caller must finish the upload with
+// Commit or Abort.
 func (s *Spool) Begin(sender, recipient, name string, size int64) (*Upload, error) {
 	if wire.CheckUserName(sender) != nil {
 		return nil, fmt.Errorf("%w: sender", ErrBadRecipient)
@@ -356,12 +358,21 @@ func (s *Spool) Begin(sender, recipient, name string, size int64) (*Upload, erro
 	}
 	key := wire.FoldName(recipient)
 	declared := max(size, 0)
-	if err := s.reserve(key, claim{bytes: declared, files: 1, unwritten: declared, free: s.freeSpace()}); err != nil {
+	free := s.freeSpace()
+	// A declared size is checked whole now, so a file that cannot fit is
+	// refused before its data is sent; but its bytes are reserved only as
+	// they arrive (see Write), so an upload that declares much and sends
+	// little holds no more of the shared limits than it sent.
+	if err := s.fits(key, claim{bytes: declared, files: 1, unwritten: declared, free: free}); err != nil {
+		return nil, err
+	}
+	first := min(declared, reserveChunk)
+	if err := s.reserve(key, claim{bytes: first, files: 1, unwritten: first, free: free}); err != nil {
 		return nil, err
 	}
 	f, err := os.CreateTemp(s.tmp, "up-*")
 	if err != nil {
-		s.release(key, declared, 1, declared)
+		s.release(key, first, 1, first)
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	return &Upload{
@@ -373,7 +384,7 @@ func (s *Spool) Begin(sender, recipient, name string, size int64) (*Upload, erro
 		f:        f,
 		tmpPath:  f.Name(),
 		h:        sha256.New(),
-		reserved: declared,
+		reserved: first,
 		files:    1,
 	}, nil
 }
@@ -440,7 +451,11 @@ func (u *Upload) Write(p []byte) (int, error) {
 		// Unknown size: reserve ahead in chunks, so that the limits and
 		// the free space are checked once per chunk, not per write; near a
 		// limit, reserve just what this write needs.
-		chunk := max(need, min(reserveChunk, u.s.maxFile-u.reserved))
+		limit := u.s.maxFile
+		if u.declared >= 0 {
+			limit = u.declared
+		}
+		chunk := max(need, min(reserveChunk, limit-u.reserved))
 		err := u.s.reserve(u.key, claim{bytes: chunk, unwritten: chunk, free: u.s.freeSpace()})
 		if err != nil && chunk > need {
 			chunk = need

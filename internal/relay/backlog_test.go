@@ -13,14 +13,12 @@ import (
 	"sslmessager/internal/wire"
 )
 
-// Review: a session whose download streams may hold up to four times its
-// cap in waiting lines without counting as slow (PROTOCOL.md, "a download
-// is not slowness"). Asking for the next download meanwhile, as our own
-// client does after each full round of files, must not turn those waiting
-// lines into an overflow: enqueueJob checks the plain cap, not the backlog
-// cap, so the reader is dropped as a slow consumer and every waiting
-// message is lost.
-func TestReviewSecondGetWhileLinesWaitBehindDownload(t *testing.T) {
+// A session whose download streams may hold up to four times its cap in
+// waiting lines without counting as slow (PROTOCOL.md, "a download is not
+// slowness"). Asking for the next download meanwhile, as our own client
+// does after each full round of files, must not turn those waiting lines
+// into an overflow that drops the reader and loses the messages.
+func TestSecondGetWhileLinesWaitBehindDownload(t *testing.T) {
 	const maxQueue = 256 << 10
 	h := relaytest.Start(t, relaytest.Options{Config: func(c *relay.Config) { c.MaxQueueBytes = maxQueue }})
 	alice, bob := twoUsers(t, h)
@@ -73,13 +71,12 @@ func TestReviewSecondGetWhileLinesWaitBehindDownload(t *testing.T) {
 	}
 }
 
-// Review: a sized upload reserves its declared size against the spool's
-// shared limits (--spool-max, the free-disk floor) at BEGINF, before any
-// data, and keeps it as long as one byte arrives per --upload-idle
-// window. One client at one address, with no account of note and almost
-// no bandwidth, so holds the whole spool: every other user's upload gets
-// STOP <server storage is full>. The same holds for a recipient's quota.
-func TestReviewDeclaredUploadsWithoutDataHoldTheSpool(t *testing.T) {
+// A sized upload's declared size is checked at BEGINF but held against the
+// shared limits (--spool-max, the free-disk floor, the recipient's quota)
+// only as its data arrives: uploads that declare much and trickle a byte
+// per idle window cannot hold the spool and shut everyone else's uploads
+// out.
+func TestDeclaredUploadsWithoutDataHoldNothing(t *testing.T) {
 	const limit = 8 << 20
 	h := relaytest.Start(t, relaytest.Options{
 		Spool:  spool.Options{MaxFileSize: limit / 2, MaxTotalBytes: limit},

@@ -9,13 +9,11 @@ import (
 	"sslmessager/internal/wire"
 )
 
-// Review: with CMD <get ack> the server sends every line queued for the
-// session between two files (outbound.takeLines takes them all, not only
-// messages). The chat lets the user type :online: while a download runs;
-// the answer, CMD <online list>, then arrives between two files, and the
-// download ends with "the server sent CMD where a file should start" and
-// the session closes.
-func TestReviewOnlineAnswerBetweenFiles(t *testing.T) {
+// With CMD <get ack> the server sends every line queued for the session
+// between two files, not only messages. The chat lets the user type
+// :online: while a download runs; the answer arrives between two files and
+// is shown there, and the download goes on.
+func TestOnlineAnswerBetweenFiles(t *testing.T) {
 	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
 	one, two := []byte("first file"), []byte("second file")
 	s := startFake(t)
