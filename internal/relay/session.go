@@ -68,6 +68,7 @@ type session struct {
 	out        *outbound
 	writerDone chan struct{}
 	remote     string
+	since      time.Time // when the connection was accepted
 
 	// Set once by login before the session joins the hub; read-only after.
 	user  string // as registered
@@ -87,6 +88,7 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		bc:         bc,
 		writerDone: make(chan struct{}),
 		remote:     bc.RemoteAddr().String(),
+		since:      time.Now(),
 		ext:        conn.ConnectionState().NegotiatedProtocol == wire.ALPN,
 	}
 	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, s.cfg.MaxQueueBytes, s.highWater)

@@ -155,3 +155,39 @@ func TestSimultaneousRightPasswordsTakeTurns(t *testing.T) {
 		t.Fatalf("%d password checks for %d log-ins", got, n)
 	}
 }
+
+func TestEndUserEndsEverySession(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	a1, a2, b := h.Dial(t), h.Dial(t), h.Dial(t)
+	a1.SignUp("alice")
+	a2.LogIn("alice")
+	b.SignUp("bob")
+	a2.Send(wire.Group{Token: a2.Token})
+	relaytest.CheckFor(t, 5*time.Second, func() error {
+		if h.Stats().GroupMembers != 1 {
+			return fmt.Errorf("no group member yet")
+		}
+		return nil
+	})
+	infos := h.Sessions()
+	if len(infos) != 3 {
+		t.Fatalf("%d sessions listed", len(infos))
+	}
+	for _, in := range infos {
+		if in.User == "alice" && in.Group != (in.Remote == a2.Conn.LocalAddr().String()) {
+			t.Fatalf("group mode wrong in %+v", in)
+		}
+	}
+	if n := h.EndUser("ALICE", "kicked: spamming"); n != 2 {
+		t.Fatalf("EndUser ended %d sessions", n)
+	}
+	for _, c := range []*relaytest.Client{a1, a2} {
+		c.Expect(wire.End{Fatal: true, Reason: "kicked: spamming"})
+		c.ExpectClosed()
+	}
+	b.Msg("alice", "gone?")
+	b.Expect(wire.NotOnline{Reason: wire.ReasonNotOnline})
+	if st := h.Stats(); st.Sessions != 1 || st.GroupMembers != 0 {
+		t.Fatalf("stats after EndUser: %+v", st)
+	}
+}

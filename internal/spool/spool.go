@@ -817,3 +817,23 @@ func validID(id string) bool {
 	}
 	return true
 }
+
+// RemoveAll removes every committed file queued for recipient (for an
+// account that is deleted) and returns how many it removed. Uploads to the
+// recipient still under way are not touched: their Commit will still
+// queue them, so the caller deletes the account first (no new Begin can
+// name it) and calls RemoveAll after.
+func (s *Spool) RemoveAll(recipient string) (int, error) {
+	metas, err := s.List(recipient, 0)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range metas {
+		if err := s.Remove(recipient, m.ID); err != nil && !errors.Is(err, ErrNotFound) {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -774,3 +774,31 @@ func TestStoredNames(t *testing.T) {
 		t.Errorf("extension lost in the cut: %q", got)
 	}
 }
+
+func TestRemoveAll(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, Options{})
+	for i := range 3 {
+		u, err := s.Begin("bob", "alice", fmt.Sprintf("f%d", i), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Write([]byte("abc"))
+		if _, err := u.Commit(""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keep, _ := s.Begin("alice", "bob", "keep", 0)
+	if _, err := keep.Commit(""); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RemoveAll("Alice"); err != nil || n != 3 {
+		t.Fatalf("RemoveAll = %d, %v", n, err)
+	}
+	if m, _ := s.List("alice", 0); len(m) != 0 || s.Used("alice") != 0 || s.Queued("alice") != 0 {
+		t.Fatalf("left for alice: %d files, %d bytes", len(m), s.Used("alice"))
+	}
+	if m, _ := s.List("bob", 0); len(m) != 1 {
+		t.Fatalf("bob's queue touched: %d files", len(m))
+	}
+}

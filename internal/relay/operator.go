@@ -1,0 +1,51 @@
+package relay
+
+import (
+	"time"
+
+	"sslmessager/internal/wire"
+)
+
+// EndUser ends every session of the user name (any case) with
+// END * <reason> and returns how many it ended. reason must be a valid
+// reason (wire.Quote any client-supplied part); an invalid one is logged
+// and replaced by a generic one. The sessions' queued lines go out first.
+func (s *Server) EndUser(name, reason string) int {
+	line, err := wire.Format(wire.End{Fatal: true, Reason: reason})
+	if err != nil {
+		s.log.Error("end user: reason cannot be sent", "reason", reason, "err", err)
+		line = lineServerError
+	}
+	ended := 0
+	for _, sess := range s.hub.lookup(name) {
+		if s.hub.remove(sess) {
+			sess.logger().Info("session ended by the server", "reason", reason)
+			sess.end(line, true)
+			ended++
+		}
+	}
+	return ended
+}
+
+// SessionInfo describes one logged-in session.
+type SessionInfo struct {
+	User     string    // as registered
+	Remote   string    // host:port of the client
+	Group    bool      // in group mode
+	Extended bool      // negotiated ALPN sslm/2 (our client)
+	Since    time.Time // when the connection was accepted
+}
+
+// Sessions lists every logged-in session, in no particular order.
+func (s *Server) Sessions() []SessionInfo {
+	members := make(map[*session]bool)
+	for _, m := range s.hub.groupMembers() {
+		members[m] = true
+	}
+	all := s.hub.sessions()
+	out := make([]SessionInfo, 0, len(all))
+	for _, sess := range all {
+		out = append(out, SessionInfo{User: sess.user, Remote: sess.remote, Group: members[sess], Extended: sess.ext, Since: sess.since})
+	}
+	return out
+}
