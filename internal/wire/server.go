@@ -221,6 +221,15 @@ func ParseServer(line []byte) (Query, error) {
 			return nil, err
 		}
 		return Accept{User: w[0], Token: w[1]}, nil
+	case "OK", "NO":
+		r, err := bracketed(verb, rest)
+		if err != nil {
+			return nil, err
+		}
+		if verb == "OK" {
+			return OK{Text: r}, nil
+		}
+		return No{Reason: r}, nil
 	case "TRY", "CNT", "STOP":
 		r, err := bracketed(verb, rest)
 		if err != nil {

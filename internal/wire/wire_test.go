@@ -135,6 +135,8 @@ var serverCases = []struct {
 	{Begin{Count: 2}, "BEGIN 2 \r\n"},
 	{FileHeader{Name: "a b.txt", Size: 10, Sender: "alice", SHA256: "ab12", ID: "x1"}, "BEGINF a\\x20b.txt 10 alice ab12 x1 \r\n"},
 	{FileEnd{}, "ENDF ENDF ENDF \r\n"},
+	{OK{Text: "password changed"}, "OK <password changed> \r\n"},
+	{No{Reason: "wrong password"}, "NO <wrong password> \r\n"},
 }
 
 func TestServerLines(t *testing.T) {
