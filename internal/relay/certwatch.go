@@ -34,14 +34,5 @@ func (s *Server) checkCert(now time.Time) error {
 // certWatch checks the certificate every CertCheckInterval until the
 // server closes.
 func (s *Server) certWatch() {
-	t := time.NewTicker(s.cfg.CertCheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.done:
-			return
-		case now := <-t.C:
-			s.checkCert(now)
-		}
-	}
+	s.every(s.cfg.CertCheckInterval, func(now time.Time) { s.checkCert(now) }) // checkCert logs what it finds
 }

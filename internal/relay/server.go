@@ -523,17 +523,25 @@ func (s *Server) untrack(sess *session) {
 // stops reading is dropped by its write deadline; one whose queue
 // overflows, as a slow consumer.
 func (s *Server) checker() {
-	t := time.NewTicker(s.cfg.CheckInterval)
+	s.every(s.cfg.CheckInterval, func(now time.Time) {
+		for _, sess := range s.hub.sessions() {
+			sess.send(lineCheck)
+		}
+		s.sweep(now)
+	})
+}
+
+// every calls f on each tick of a ticker of period d until the server
+// closes.
+func (s *Server) every(d time.Duration, f func(now time.Time)) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-s.done:
 			return
 		case now := <-t.C:
-			for _, sess := range s.hub.sessions() {
-				sess.send(lineCheck)
-			}
-			s.sweep(now)
+			f(now)
 		}
 	}
 }
