@@ -79,12 +79,20 @@ While chatting:
    :upload: PATH [NAME] send a file to your target, or to NAME; quote a PATH
                         with spaces ("my notes.txt") or give it alone
    :download:           save the files sent to you into --downloads
+   :ping:               round-trip time to the server
+   :mute: [NAME]        hide NAME's messages (kept in --config-dir); alone: list
+   :unmute: NAME        show NAME's messages again
+   :export: FILE        this session's conversation to a new FILE
+   :passwd:             change your password; your other sessions are logged out
+   :delete_account:     delete your account and the files waiting for it
    :help:               all commands
 
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
 Progress bars go to stderr when it is a terminal. The password comes from
 --password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
-is a terminal. Options go before the send, upload or download command.`,
+is a terminal. :passwd: and :delete_account: ask for passwords without echo on
+a terminal; with stdin from a pipe they read them as the next input lines.
+Options go before the send, upload or download command.`,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "server `ADDRESS` (host:port)", EnvVars: []string{"SSLM_SERVER"}},
@@ -96,6 +104,8 @@ is a terminal. Options go before the send, upload or download command.`,
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
 			&cli.StringFlag{Name: "downloads", Value: defaultDownloads, Usage: "save downloaded files into `DIR` (created 0700 if missing)", EnvVars: []string{"SSLM_DOWNLOADS"}},
+			// Account commands, mute and export (issue 8, acctcli).
+			&cli.StringFlag{Name: "config-dir", Usage: "keep the mute lists in `DIR` (default: $XDG_CONFIG_HOME/sslm, else ~/.config/sslm)", EnvVars: []string{"SSLM_CONFIG_DIR"}},
 		},
 		Action: runChat,
 		Commands: []*cli.Command{{
@@ -160,6 +170,7 @@ func runChat(cc *cli.Context) error {
 		NoTimestamps: cc.Bool("no-timestamps"),
 		Downloads:    cc.String("downloads"),
 		Progress:     con.progress(),
+		ConfigDir:    cc.String("config-dir"),
 	}
 	verb := "logged in"
 	if cc.Bool("signup") {

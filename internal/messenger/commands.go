@@ -79,6 +79,12 @@ func init() {
 		{name: "help", help: "show this list", run: cmdHelp},
 		{name: "upload", arg: "PATH [NAME]", takesArg: true, help: "send a file to your target, or to NAME (who may be offline)", run: cmdUpload},
 		{name: "download", help: "save the files sent to you", run: cmdDownload},
+		{name: "ping", help: "show the round-trip time to the server", run: cmdPing},
+		{name: "mute", arg: "[NAME]", takesArg: true, help: "hide NAME's messages, kept across sessions (the server is not told); alone: list who is muted", run: cmdMute},
+		{name: "unmute", arg: "NAME", takesArg: true, help: "show NAME's messages again", run: cmdUnmute},
+		{name: "export", arg: "FILE", takesArg: true, help: "write this session's conversation (its last 10 000 messages) to a new FILE", run: cmdExport},
+		{name: "passwd", help: "change your password (asked without echo); your other sessions are logged out", run: cmdPasswd},
+		{name: "delete_account", help: "delete your account and the files waiting for it (asks your password)", run: cmdDeleteAccount},
 	}
 }
 
@@ -150,6 +156,14 @@ func cmdHelp(s *session, _ string) (bool, error) {
 	b.WriteString("commands:")
 	for _, c := range commands {
 		fmt.Fprintf(&b, "\n  %-21s %s", strings.TrimSpace(":"+c.name+": "+c.arg), c.help)
+	}
+	if s.adminHelp != nil {
+		if lines := s.adminHelp(); len(lines) > 0 {
+			b.WriteString("\nadmin commands:")
+			for _, l := range lines {
+				b.WriteString("\n  " + l)
+			}
+		}
 	}
 	b.WriteString("\nany other line is a message to your target, or to the group when group chat is on;")
 	b.WriteString("\nstart a line with :: to send a text that begins with a colon (::quit: sends :quit:).")

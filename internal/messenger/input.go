@@ -26,6 +26,8 @@ type lineInput interface {
 	readLine() (string, error)
 	// ask shows a one-time prompt and reads the answer.
 	ask(prompt string) (string, error)
+	// askSecret is ask for a password: a terminal does not echo it.
+	askSecret(prompt string) (string, error)
 	// setPrompt sets the standing prompt (terminal mode only).
 	setPrompt(prompt string)
 }
@@ -76,6 +78,10 @@ func (p *plainInput) ask(prompt string) (string, error) {
 	return p.readLine()
 }
 
+// askSecret reads the next input line: plain input is no terminal, so
+// nothing is echoed (a script supplies the answers as lines).
+func (p *plainInput) askSecret(prompt string) (string, error) { return p.ask(prompt) }
+
 func (p *plainInput) setPrompt(string) {}
 
 // trimEOL drops a trailing LF and then one trailing CR.
@@ -103,6 +109,11 @@ func (t *termInput) ask(prompt string) (string, error) {
 	t.t.SetPrompt(prompt)
 	defer t.t.SetPrompt(t.prompt)
 	return t.readLine()
+}
+
+// askSecret reads without echo and keeps the answer out of the history.
+func (t *termInput) askSecret(prompt string) (string, error) {
+	return t.t.ReadPassword(prompt)
 }
 
 func (t *termInput) setPrompt(prompt string) {

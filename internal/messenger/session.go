@@ -41,6 +41,9 @@ type Options struct {
 	// Progress receives transfer progress bars; nil shows none. The client
 	// binary passes stderr when it is a terminal.
 	Progress io.Writer
+	// ConfigDir holds the client's state kept across sessions (the mute
+	// lists); "" is DefaultConfigDir().
+	ConfigDir string
 }
 
 // session is the state of one Run.
@@ -69,6 +72,19 @@ type session struct {
 	downloading atomic.Bool     // :download: sent, final notice not yet seen
 	dl          *downloader     // receiver only: the download in progress
 	cancel      chan struct{}   // closed when ctx ends: an upload stops
+
+	// Account commands, ping, mute and export (account.go, mute.go,
+	// export.go).
+	replyMu  sync.Mutex
+	replies  chan wire.Query // guarded by replyMu: where the receiver hands OK, NO and PONG, or nil
+	deleting atomic.Bool     // :delete_account: sent, its answer not yet seen
+	pingSeq  uint64          // input loop only: the last ping's nonce
+	mutes    *muteList
+	hist     history
+	// adminHelp, when set, returns the lines of the admin section of
+	// :help: (one command a line), shown after the other commands. nil
+	// shows no such section. The admin commands fill it in for admins.
+	adminHelp func() []string
 
 	quitting    atomic.Bool   // Quit was sent (or is about to be)
 	endAccepted chan struct{} // closed by the receiver on END <end accepted>
@@ -142,6 +158,7 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		}
 		s.out.setProgress(opts.Progress, opts.Terminal, cols)
 	}
+	s.initMutes()
 	// Copies of what this user sends from its other sessions are shown
 	// here too (CARBON lines); the server sends them only on request.
 	if err := c.send(wire.Carbons{Token: c.token}); err != nil {
@@ -287,7 +304,14 @@ func (s *session) handleServer(q wire.Query) (done bool, err error) {
 		if !s.deliverUploadAnswer(q) {
 			s.out.line("! upload refused: " + Sanitize(q.Reason))
 		}
+	case wire.OK, wire.No, wire.Pong:
+		if !s.deliverReply(q) {
+			s.out.line("! unexpected answer from the server: " + Sanitize(q.Verb()))
+		}
 	case wire.End:
+		if s.accountDeletedEnd(q) { // after :delete_account: (account.go)
+			return true, nil
+		}
 		if s.quitting.Load() && !q.Fatal {
 			if q.Reason == wire.ReasonEndAccepted {
 				close(s.endAccepted)
@@ -311,21 +335,36 @@ func (s *session) handleServer(q wire.Query) (done bool, err error) {
 func (s *session) show(q wire.Query) bool {
 	switch q := q.(type) {
 	case wire.Relay:
+		if s.mutes.muted(q.Sender) {
+			return true
+		}
 		s.out.line(s.render.message(q.Sender, q.Text, false))
+		s.remember(q.Sender, q.Text)
 	case wire.RelayGroup:
+		if s.mutes.muted(q.Sender) {
+			return true
+		}
 		s.out.line(s.render.message(q.Sender, q.Text, true))
+		s.remember("[group] "+q.Sender, q.Text)
 	case wire.Carbon:
+		// Never muted: it is what this user sent itself.
 		mine := wire.FoldName(q.Sender) == wire.FoldName(s.c.user)
 		s.out.line(s.render.carbon(q.Sender, q.Target, q.Text, mine))
+		from := "you"
+		if !mine {
+			from = q.Sender
+		}
+		s.remember(from+" → "+q.Target+" (other session)", q.Text)
 	case wire.NotOnline:
 		s.lastMu.Lock()
 		to := s.lastSent
 		s.lastMu.Unlock()
+		note := "message not delivered: " + q.Reason
 		if q.Reason == wire.ReasonNotOnline && to != "" {
-			s.out.line("! " + Sanitize(to) + " is not online")
-		} else {
-			s.out.line("! message not delivered: " + Sanitize(q.Reason))
+			note = to + " is not online"
 		}
+		s.out.line("! " + Sanitize(note))
+		s.remember("!", note)
 	default:
 		return false
 	}
@@ -452,6 +491,7 @@ func (s *session) sendText(text string) error {
 		return nil
 	}
 	var q wire.Query
+	label := "you → [group]"
 	if s.group {
 		q = wire.GroupMsg{Sender: s.c.user, Text: text, Token: s.c.token}
 	} else {
@@ -459,11 +499,15 @@ func (s *session) sendText(text string) error {
 		s.lastSent = s.target
 		s.lastMu.Unlock()
 		q = wire.Msg{Target: s.target, Sender: s.c.user, Text: text, Token: s.c.token}
+		label = "you → " + s.target
 	}
 	err := s.c.send(q)
 	if errors.Is(err, wire.ErrField) {
 		s.out.line("! message not sent: " + Sanitize(err.Error()))
 		return nil
+	}
+	if err == nil {
+		s.remember(label, text)
 	}
 	return err
 }

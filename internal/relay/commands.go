@@ -27,6 +27,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleGet(q)
 	case wire.AckFile:
 		return c.handleAck(q)
+	case wire.ChangePassword, wire.DeleteAccount, wire.Ping: // sslm/2 only (account_cmds.go)
+		return c.dispatchAccount(q)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false

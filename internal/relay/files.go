@@ -129,6 +129,10 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		c.send(lineProblem)
 		return true
 	}
+	if !c.dropIfRecipientGone(m.Recipient, m.ID) { // account deleted meanwhile (account_cmds.go)
+		c.send(lineProblem)
+		return true
+	}
 	c.logger().Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
 	c.send(lineUploadComplete)
 	return true

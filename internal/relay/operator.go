@@ -2,8 +2,6 @@ package relay
 
 import (
 	"time"
-
-	"sslmessager/internal/wire"
 )
 
 // EndUser ends every session of the user name (any case) with
@@ -11,20 +9,7 @@ import (
 // reason (wire.Quote any client-supplied part); an invalid one is logged
 // and replaced by a generic one. The sessions' queued lines go out first.
 func (s *Server) EndUser(name, reason string) int {
-	line, err := wire.Format(wire.End{Fatal: true, Reason: reason})
-	if err != nil {
-		s.log.Error("end user: reason cannot be sent", "reason", reason, "err", err)
-		line = lineServerError
-	}
-	ended := 0
-	for _, sess := range s.hub.lookup(name) {
-		if s.hub.remove(sess) {
-			sess.logger().Info("session ended by the server", "reason", reason)
-			sess.end(line, true)
-			ended++
-		}
-	}
-	return ended
+	return s.endUserExcept(name, reason, nil)
 }
 
 // SessionInfo describes one logged-in session.

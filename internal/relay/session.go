@@ -208,6 +208,9 @@ func (c *session) admit(u accounts.User) bool {
 		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", c.srv.cfg.MaxSessionsPerUser)
 		e.end(lineElsewhere, true)
 	}
+	if !c.accountStillCurrent(u) { // deleted or password changed meanwhile (account_cmds.go)
+		return false
+	}
 	c.in = true
 	c.logger().Info("logged in")
 	c.conn.SetReadDeadline(time.Time{})

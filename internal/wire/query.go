@@ -540,6 +540,8 @@ func ParseClient(line []byte) (Query, error) {
 			return nil, err
 		}
 		return AckFile{ID: w[0], Token: w[1]}, nil
+	case "PASSWD", "DELACCT", "PING": // sslm/2 only (ext_account.go)
+		return parseAccountQuery(verb, rest)
 	}
 	return nil, perr("", "unknown verb %.20q", verb)
 }

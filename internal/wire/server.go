@@ -336,6 +336,8 @@ func ParseServer(line []byte) (Query, error) {
 			return nil, err
 		}
 		return q, nil
+	case "PONG": // sslm/2 only (ext_account.go)
+		return parsePong(rest)
 	case "ENDF":
 		if rest != "ENDF ENDF" {
 			return nil, perr(verb, "want ENDF ENDF ENDF")
