@@ -336,6 +336,8 @@ func ParseServer(line []byte) (Query, error) {
 			return nil, err
 		}
 		return q, nil
+	case "ADMINR", "ROLE":
+		return parseAdminServer(verb, rest) // sslm/2 only, see ext_admin.go
 	case "ENDF":
 		if rest != "ENDF ENDF" {
 			return nil, perr(verb, "want ENDF ENDF ENDF")
