@@ -41,11 +41,11 @@ func TestAdminLines(t *testing.T) {
 
 func TestAdminRefused(t *testing.T) {
 	for _, line := range []string{
-		"ADMIN " + tok,           // no command
-		"ADMIN   \n " + tok,      // blank command
-		"ADMIN kick bob",         // the last word is taken as the token: "kick" alone is a command
-		"ROLE",                   // no role
-		"ROLE admin user",        // two words
+		"ADMIN " + tok,      // no command
+		"ADMIN   \n " + tok, // blank command
+		"ADMIN kick bob",    // the last word is taken as the token: "kick" alone is a command
+		"ROLE",              // no role
+		"ROLE admin user",   // two words
 		"ADMIN " + strings.Repeat("x", 4001) + " " + tok,
 	} {
 		q, err := ParseClient([]byte(line))
@@ -101,8 +101,8 @@ func FuzzSafeText(f *testing.F) {
 }
 
 func FuzzParseAdmin(f *testing.F) {
-	f.Add([]byte("ADMIN kick bob spamming\n " + tok), true)
-	f.Add([]byte("ADMIN x\r " + tok), true)
+	f.Add([]byte("ADMIN kick bob spamming\n "+tok), true)
+	f.Add([]byte("ADMIN x\r "+tok), true)
 	f.Add([]byte("ADMINR a\\tb\\x00"), false)
 	f.Add([]byte("ROLE admin"), false)
 	f.Fuzz(func(t *testing.T, line []byte, client bool) {
