@@ -83,6 +83,9 @@ func init() {
 }
 
 func lookupCommand(name string) *command {
+	if name == adminCommand.name {
+		return &adminCommand // admin slice: hidden from the general listing
+	}
 	for i := range commands {
 		if commands[i].name == name {
 			return &commands[i]
@@ -155,6 +158,7 @@ func cmdHelp(s *session, _ string) (bool, error) {
 	b.WriteString("\nstart a line with :: to send a text that begins with a colon (::quit: sends :quit:).")
 	b.WriteString("\nquote a PATH with spaces or give it alone: :upload: \"my notes.txt\" bob, :upload: my notes.txt")
 	b.WriteString("\n:download: saves into " + Sanitize(s.downloads) + " and never overwrites: a taken name becomes \"a (1).txt\".")
+	b.WriteString(s.adminHelp()) // admin slice: only for accounts with the admin role
 	s.out.line(b.String())
 	return false, nil
 }

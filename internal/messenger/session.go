@@ -70,6 +70,8 @@ type session struct {
 	dl          *downloader     // receiver only: the download in progress
 	cancel      chan struct{}   // closed when ctx ends: an upload stops
 
+	admin adminState // the admin role and :admin: requests (admin.go)
+
 	quitting    atomic.Bool   // Quit was sent (or is about to be)
 	endAccepted chan struct{} // closed by the receiver on END <end accepted>
 	recvGone    chan struct{} // closed when the receiver returns
@@ -257,7 +259,7 @@ func (s *session) receive() error {
 // files. done reports that the session is over (with err nil when it ended
 // as asked).
 func (s *session) handleServer(q wire.Query) (done bool, err error) {
-	if s.show(q) {
+	if s.show(q) || s.adminLine(q) {
 		return false, nil
 	}
 	switch q := q.(type) {

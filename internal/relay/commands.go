@@ -27,6 +27,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleGet(q)
 	case wire.AckFile:
 		return c.handleAck(q)
+	case wire.Admin:
+		return c.handleAdmin(q) // sslm/2 only (admin.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false
@@ -48,6 +50,9 @@ func (c *session) handleMsg(q wire.Msg) bool {
 	if !c.isMe(q.Sender) {
 		c.fail(reasonImpersonate, "MSG sender "+wire.Quote(q.Sender), "MSG")
 		return false
+	}
+	if c.refuseMuted() {
+		return true
 	}
 	targets := c.srv.hub.lookup(q.Target)
 	if len(targets) == 0 {
@@ -89,6 +94,9 @@ func (c *session) handleGroupMsg(q wire.GroupMsg) bool {
 	if !c.isMe(q.Sender) {
 		c.fail(reasonImpersonate, "MSGG sender "+wire.Quote(q.Sender), "MSGG")
 		return false
+	}
+	if c.refuseMuted() {
+		return true
 	}
 	line, err := wire.Format(wire.RelayGroup{Sender: c.user, Text: q.Text})
 	if err != nil {
