@@ -55,9 +55,12 @@ func cmdAdmin(s *session, arg string) (bool, error) {
 func (s *session) adminLine(q wire.Query) bool {
 	switch q := q.(type) {
 	case wire.Role:
-		was := s.admin.isAdmin.Swap(q.Role == "admin")
-		if was != (q.Role == "admin") && s.admin.pending.Load() == 0 {
-			s.out.line("your account's role is now " + Sanitize(q.Role))
+		now := q.Role == "admin"
+		switch was := s.admin.isAdmin.Swap(now); {
+		case now && !was:
+			s.out.line("your account has the admin role: :admin: help lists the admin commands")
+		case !now && was:
+			s.out.line("your account no longer has the admin role")
 		}
 	case wire.AdminData:
 		s.out.line("admin: " + Sanitize(q.Text))
