@@ -117,7 +117,7 @@ func init() {
 	table = []command{
 		{"online", "", "users online: one line per session (user, address, group mode, client, connected since)", (*Admin).online},
 		{"status", "", "uptime, connections, sessions, users, group members, queued files and bytes, goroutines, memory, bans, mutes, limits", (*Admin).status},
-		{"kick", "USER [REASON]", "end every session of USER with END * <kicked: REASON>", (*Admin).kick},
+		{"kick", "USER [REASON]", "end every session of USER, telling it: kicked: REASON", (*Admin).kick},
 		{"ban", "USER|IP|CIDR [DURATION] [REASON]", "ban a user, an address or a prefix (forever without DURATION) and end its sessions", (*Admin).ban},
 		{"unban", "USER|IP|CIDR", "lift a ban", (*Admin).unban},
 		{"bans", "", "list the bans in force: kind, value, until, created, reason", (*Admin).listBans},

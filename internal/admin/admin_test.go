@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -543,6 +544,25 @@ func TestParseDuration(t *testing.T) {
 	for _, bad := range []string{"", "0", "0s", "-5m", "0d", "d", "7", "x", "1.5d", "99999d", "1d-2d"} {
 		if got, err := admin.ParseDuration(bad); err == nil {
 			t.Errorf("ParseDuration(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+// The README's command table is the table the console and `server admin
+// help` show.
+func TestReadmeHasTheTable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range admin.Help() {
+		if strings.HasPrefix(line, "DURATION") {
+			continue
+		}
+		syntax, help, _ := strings.Cut(line, "  ")
+		row := "| `" + strings.ReplaceAll(strings.TrimSpace(syntax), "|", `\|`) + "` | " + strings.TrimSpace(help) + " |"
+		if !strings.Contains(string(readme), row) {
+			t.Errorf("README lacks the row\n%s", row)
 		}
 	}
 }
