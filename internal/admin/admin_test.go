@@ -566,3 +566,56 @@ func TestReadmeHasTheTable(t *testing.T) {
 		}
 	}
 }
+
+func TestConsole(t *testing.T) {
+	e := start(t)
+	e.user("bob")
+	var out bytes.Buffer
+	in := strings.NewReader("help\n\n  online  \nkick\nuseradd carol -\n")
+	if err := e.adm.Console(in, &out, func() (string, error) { return "carol-secret-1", nil }); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{
+		"admin console: type help for the commands\n",
+		"kick USER [REASON]", "ok 16 commands\n",
+		"\nbob 127.0.0.1:", "ok 1 users, 1 sessions\n",
+		"error: kick: missing USER\n",
+		"ok created carol\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("console output lacks %q:\n%s", want, got)
+		}
+	}
+	c := e.srv.Dial(t)
+	c.Send(wire.Auth{User: "carol", Pass: "carol-secret-1"})
+	c.AcceptAs("carol")
+}
+
+// The socket answers a bad request with an error line and goes on.
+func TestSocketBadRequests(t *testing.T) {
+	e := start(t)
+	ask := func(req string) string {
+		c, err := net.Dial("unix", e.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, req)
+		b, _ := io.ReadAll(c)
+		return string(b)
+	}
+	if got := ask(strings.Repeat("x", admin.MaxRequestBytes+10) + "\n"); !strings.HasPrefix(got, "error: bad request: line longer than") {
+		t.Errorf("over-long line: %q", got)
+	}
+	if got := ask("online\r\n"); got != "ok 0 users, 0 sessions\n" {
+		t.Errorf("CR LF line: %q", got)
+	}
+	if got := ask("msg bob \x1b[2J\n"); got != "error: bob is not online\n" {
+		t.Errorf("control characters: %q", got)
+	}
+	if _, _, ok := e.call("", "online"); !ok {
+		t.Error("the socket stopped answering")
+	}
+}
