@@ -369,7 +369,7 @@ func (a *Admin) userdel(_ Request, args string) Result {
 	if err != nil {
 		return failf("userdel: %v", err)
 	}
-	n := a.d.Relay.EndUser(u.Name, "account deleted")
+	n := a.d.Relay.EndUser(u.Name, relay.ReasonAccountDeleted)
 	a.d.Relay.Unmute(u.Name)
 	files := 0
 	if a.d.Spool != nil {

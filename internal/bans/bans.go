@@ -109,16 +109,15 @@ type snapshot struct {
 	bans  []Ban          // every entry as loaded or written, expired ones too
 	users map[string]int // wire.FoldName(name) -> index in bans
 	addrs map[netip.Addr]int
-	cidrs []cidrBan
-}
-
-type cidrBan struct {
-	prefix netip.Prefix
-	i      int // index in bans
+	// cidrs holds the prefix bans by prefix length, so that a lookup
+	// masks the address once per length in use (at most 33 for IPv4, 129
+	// for IPv6) however many prefixes are banned.
+	cidrs map[int]map[netip.Prefix]int
+	bits  []int // the lengths in cidrs
 }
 
 func newSnapshot(bans []Ban) *snapshot {
-	s := &snapshot{bans: bans, users: map[string]int{}, addrs: map[netip.Addr]int{}}
+	s := &snapshot{bans: bans, users: map[string]int{}, addrs: map[netip.Addr]int{}, cidrs: map[int]map[netip.Prefix]int{}}
 	for i, b := range bans {
 		switch b.Kind {
 		case KindUser:
@@ -126,7 +125,12 @@ func newSnapshot(bans []Ban) *snapshot {
 		case KindIP:
 			s.addrs[netip.MustParseAddr(b.Value)] = i
 		case KindCIDR:
-			s.cidrs = append(s.cidrs, cidrBan{netip.MustParsePrefix(b.Value), i})
+			p := netip.MustParsePrefix(b.Value)
+			if s.cidrs[p.Bits()] == nil {
+				s.cidrs[p.Bits()] = map[netip.Prefix]int{}
+				s.bits = append(s.bits, p.Bits())
+			}
+			s.cidrs[p.Bits()][p] = i
 		}
 	}
 	return s
@@ -186,9 +190,13 @@ func (s *Store) AddrBan(a netip.Addr) (Ban, bool) {
 	if i, ok := snap.addrs[a]; ok && snap.bans[i].Active(now) {
 		return snap.bans[i], true
 	}
-	for _, c := range snap.cidrs {
-		if b := snap.bans[c.i]; b.Active(now) && c.prefix.Contains(a) {
-			return b, true
+	for _, bits := range snap.bits {
+		p, err := a.Prefix(bits)
+		if err != nil {
+			continue // a length of the other address family
+		}
+		if i, ok := snap.cidrs[bits][p]; ok && snap.bans[i].Active(now) {
+			return snap.bans[i], true
 		}
 	}
 	return Ban{}, false

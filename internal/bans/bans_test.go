@@ -2,6 +2,7 @@ package bans
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -215,5 +216,30 @@ func TestConcurrentUse(t *testing.T) {
 	wg.Wait()
 	if !s.AddrBanned(netip.MustParseAddr("10.0.0.1")) {
 		t.Fatal("the last Add is not in force")
+	}
+}
+
+// The accept loop asks AddrBanned on every connection.
+func BenchmarkAddrBanned(b *testing.B) {
+	for _, n := range []int{0, 100, 1000} {
+		b.Run(fmt.Sprintf("cidrs=%d", n), func(b *testing.B) {
+			s, err := Open(filepath.Join(b.TempDir(), "bans.csv"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			bans := make([]Ban, 0, n+1)
+			for i := range n {
+				bans = append(bans, Ban{Kind: KindCIDR, Value: fmt.Sprintf("10.%d.%d.0/24", i/256, i%256)})
+			}
+			bans = append(bans, Ban{Kind: KindIP, Value: "192.0.2.1"})
+			s.snap.Store(newSnapshot(bans))
+			a := netip.MustParseAddr("198.51.100.7")
+			b.ReportAllocs()
+			for b.Loop() {
+				if s.AddrBanned(a) {
+					b.Fatal("banned")
+				}
+			}
+		})
 	}
 }

@@ -27,6 +27,10 @@ const AdminName = "admin"
 // bound).
 const maxAdminDataLines = 1000
 
+// ReasonAccountDeleted ends the sessions of an account that was deleted:
+// END * <account deleted>.
+const ReasonAccountDeleted = "account deleted"
+
 // BanList says who may not connect or log in. Both methods are called on
 // hot paths (AddrBanned on every accepted connection, in the accept loop)
 // and must answer from memory, without blocking.
@@ -49,6 +53,8 @@ var (
 	lineNeedAdmin = wire.MustFormat(wire.No{Reason: "admin commands need the admin role"})
 	lineNoAdmin   = wire.MustFormat(wire.No{Reason: "admin commands are not available on this server"})
 	lineMuted     = wire.MustFormat(wire.NotOnline{Reason: "you are muted"})
+	// lineAccountDeleted ends the sessions of a deleted account.
+	lineAccountDeleted = wire.MustFormat(wire.End{Fatal: true, Reason: ReasonAccountDeleted})
 	// lineAdminDataTooLong stands for a data line that cannot be sent.
 	lineAdminDataTooLong = wire.MustFormat(wire.AdminData{Text: "(line too long to show)"})
 )
@@ -114,6 +120,21 @@ func (c *session) userBanned(u accounts.User) bool {
 	c.logger().Info("log-in refused: banned", "user", u.Name)
 	c.end(lineBanned(reason), true)
 	return true
+}
+
+// goneWhileAdmitted checks, once c is on the hub, that u was not banned
+// or deleted while it logged in: the ban's or deletion's EndUser may have
+// looked before c was there. If so it ends c and returns true.
+func (c *session) goneWhileAdmitted(u accounts.User) bool {
+	if c.userBanned(u) {
+		return true
+	}
+	if _, ok := c.srv.cfg.Accounts.Lookup(u.Name); !ok {
+		c.logger().Info("log-in ended: the account was deleted meanwhile")
+		c.end(lineAccountDeleted, true)
+		return true
+	}
+	return false
 }
 
 // lineBanned is END * <banned: reason>, or END * <banned> without one.

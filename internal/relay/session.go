@@ -211,7 +211,7 @@ func (c *session) admit(u accounts.User) bool {
 		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", c.srv.cfg.MaxSessionsPerUser)
 		e.end(lineElsewhere, true)
 	}
-	if c.userBanned(u) { // banned while it logged in: the ban's EndUser may have missed it
+	if c.goneWhileAdmitted(u) { // admin slice: banned or deleted meanwhile
 		c.srv.hub.remove(c)
 		return false
 	}
