@@ -17,13 +17,19 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"sslmessager/internal/accounts"
+	"sslmessager/internal/admin"
+	"sslmessager/internal/bans"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/spool"
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	err := newApp().Run(os.Args)
+	if errors.Is(err, errAdminFailed) {
+		os.Exit(1) // the answer said why
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
@@ -80,8 +86,12 @@ SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 
 			&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
 			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of text"},
+			// Admin slice: bans and the admin socket.
+			&cli.StringFlag{Name: "bans", Usage: "ban list `FILE` (CSV; default bans.csv beside --users)", EnvVars: []string{"SSLM_BANS"}},
+			adminSocketFlag,
 		},
-		Action: run,
+		Commands: []*cli.Command{adminCommand()},
+		Action:   run,
 	}
 }
 
@@ -119,6 +129,10 @@ func run(cc *cli.Context) error {
 		return err
 	}
 	defer acc.Close()
+	banList, err := bans.Open(besideUsers(cc, "bans", "bans.csv"))
+	if err != nil {
+		return err
+	}
 	sp, err := spool.Open(cc.String("spool"), spool.Options{
 		MaxFileSize:    cc.Int64("max-file-size"),
 		Quota:          cc.Int64("quota"),
@@ -152,6 +166,7 @@ func run(cc *cli.Context) error {
 		MaxSignUpsPerIP:    limit(cc.Int("max-signups-per-ip")),
 		SignUpClosed:       signUpClosed,
 		AllowExpiredCert:   cc.Bool("allow-expired-cert"),
+		Bans:               banList,
 	})
 	if errors.Is(err, pki.ErrCertExpired) || errors.Is(err, pki.ErrCertNotYetValid) {
 		return fmt.Errorf("%w; --allow-expired-cert starts anyway", err)
@@ -159,8 +174,19 @@ func run(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	adm := admin.New(admin.Deps{Relay: srv, Accounts: acc, Spool: sp, Bans: banList, Logger: logger})
+	srv.SetAdminRunner(adm)
+	sock, err := adm.ListenSocket(besideUsers(cc, "admin-socket", DefaultAdminSocket))
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer sock.Close()
+	go sock.Serve()
+	logger.Info("admin socket listening", "path", sock.Path())
 	l, err := relay.Listen(cc.String("listen"))
 	if err != nil {
+		srv.Close()
 		return err
 	}
 	if f := cc.String("addr-file"); f != "" {
@@ -182,6 +208,7 @@ func run(cc *cli.Context) error {
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
+	startConsole(adm, logger)
 	select {
 	case err := <-served:
 		srv.Close()

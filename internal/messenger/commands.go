@@ -89,6 +89,9 @@ func init() {
 }
 
 func lookupCommand(name string) *command {
+	if name == adminCommand.name {
+		return &adminCommand // admin slice: hidden from the general listing
+	}
 	for i := range commands {
 		if commands[i].name == name {
 			return &commands[i]
@@ -157,18 +160,11 @@ func cmdHelp(s *session, _ string) (bool, error) {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "\n  %-21s %s", strings.TrimSpace(":"+c.name+": "+c.arg), c.help)
 	}
-	if s.adminHelp != nil {
-		if lines := s.adminHelp(); len(lines) > 0 {
-			b.WriteString("\nadmin commands:")
-			for _, l := range lines {
-				b.WriteString("\n  " + l)
-			}
-		}
-	}
 	b.WriteString("\nany other line is a message to your target, or to the group when group chat is on;")
 	b.WriteString("\nstart a line with :: to send a text that begins with a colon (::quit: sends :quit:).")
 	b.WriteString("\nquote a PATH with spaces or give it alone: :upload: \"my notes.txt\" bob, :upload: my notes.txt")
 	b.WriteString("\n:download: saves into " + Sanitize(s.downloads) + " and never overwrites: a taken name becomes \"a (1).txt\".")
+	b.WriteString(s.adminHelp()) // admin slice: only for accounts with the admin role
 	s.out.line(b.String())
 	return false, nil
 }

@@ -81,10 +81,7 @@ type session struct {
 	pingSeq  uint64          // input loop only: the last ping's nonce
 	mutes    *muteList
 	hist     history
-	// adminHelp, when set, returns the lines of the admin section of
-	// :help: (one command a line), shown after the other commands. nil
-	// shows no such section. The admin commands fill it in for admins.
-	adminHelp func() []string
+	admin    adminState // the admin role and :admin: requests (admin.go)
 
 	quitting    atomic.Bool   // Quit was sent (or is about to be)
 	endAccepted chan struct{} // closed by the receiver on END <end accepted>
@@ -274,7 +271,7 @@ func (s *session) receive() error {
 // files. done reports that the session is over (with err nil when it ended
 // as asked).
 func (s *session) handleServer(q wire.Query) (done bool, err error) {
-	if s.show(q) {
+	if s.show(q) || s.adminLine(q) {
 		return false, nil
 	}
 	switch q := q.(type) {

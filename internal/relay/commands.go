@@ -29,6 +29,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleAck(q)
 	case wire.ChangePassword, wire.DeleteAccount, wire.Ping: // sslm/2 only (account_cmds.go)
 		return c.dispatchAccount(q)
+	case wire.Admin:
+		return c.handleAdmin(q) // sslm/2 only (admin.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false
@@ -50,6 +52,9 @@ func (c *session) handleMsg(q wire.Msg) bool {
 	if !c.isMe(q.Sender) {
 		c.fail(reasonImpersonate, "MSG sender "+wire.Quote(q.Sender), "MSG")
 		return false
+	}
+	if c.refuseMuted() {
+		return true
 	}
 	targets := c.srv.hub.lookup(q.Target)
 	if len(targets) == 0 {
@@ -91,6 +96,9 @@ func (c *session) handleGroupMsg(q wire.GroupMsg) bool {
 	if !c.isMe(q.Sender) {
 		c.fail(reasonImpersonate, "MSGG sender "+wire.Quote(q.Sender), "MSGG")
 		return false
+	}
+	if c.refuseMuted() {
+		return true
 	}
 	line, err := wire.Format(wire.RelayGroup{Sender: c.user, Text: q.Text})
 	if err != nil {

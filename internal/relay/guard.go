@@ -108,7 +108,7 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 // only accounts created count.
 func (c *session) signUp(q wire.SignUp) (u accounts.User, ok, goOn bool) {
 	s := c.srv
-	if s.cfg.SignUpClosed {
+	if s.SignUpClosed() {
 		c.logger().Info("sign-up refused: closed", "user", wire.Quote(q.User))
 		c.send(lineSignUpClosed)
 		return u, false, true

@@ -145,6 +145,8 @@ type Config struct {
 	// certificate; it is still logged as an error.
 	AllowExpiredCert  bool
 	CertCheckInterval time.Duration
+
+	Bans BanList // nil: nobody is banned (admin slice: checked at accept and at log-in)
 }
 
 func (c *Config) setDefaults() error {
@@ -228,6 +230,8 @@ type Server struct {
 	closing     bool                      // guarded by mu
 	done        chan struct{}             // closed by Shutdown/Close
 
+	op operator // run-time state the admin commands change (admin.go)
+
 	nconns         atomic.Int64
 	passwordChecks atomic.Int64
 	wg             sync.WaitGroup // every goroutine the server starts
@@ -270,6 +274,7 @@ func New(cfg Config) (*Server, error) {
 		handshaking:  make(map[*peerConn]struct{}),
 		done:         make(chan struct{}),
 	}
+	s.op.signUpClosed.Store(cfg.SignUpClosed)
 	if err := s.checkCert(time.Now()); err != nil && !cfg.AllowExpiredCert {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -354,6 +359,10 @@ func (s *Server) accept(c net.Conn) {
 			s.log.Info("connection refused: "+why, "remote", c.RemoteAddr().String(), "max", max)
 		}
 		c.Close()
+	}
+	if s.addrBanned(c.RemoteAddr()) {
+		refuse("banned address", 0)
+		return
 	}
 	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
 		s.nconns.Add(-1)

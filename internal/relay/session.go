@@ -195,6 +195,9 @@ func (c *session) login() bool {
 // user's session cap the oldest session is ended, never this log-in
 // refused: a frozen client cannot lock its owner out.
 func (c *session) admit(u accounts.User) bool {
+	if c.userBanned(u) {
+		return false
+	}
 	var b [32]byte
 	rand.Read(b[:])
 	c.user, c.key, c.token = u.Name, wire.FoldName(u.Name), hex.EncodeToString(b[:])
@@ -203,10 +206,14 @@ func (c *session) admit(u accounts.User) bool {
 		c.fail(reasonServerError, err.Error(), "")
 		return false
 	}
-	evicted := c.srv.hub.add(c, c.srv.cfg.MaxSessionsPerUser, func() { c.send(accept) })
+	evicted := c.srv.hub.add(c, c.srv.cfg.MaxSessionsPerUser, func() { c.send(accept); c.sendRole(u) })
 	for _, e := range evicted {
 		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", c.srv.cfg.MaxSessionsPerUser)
 		e.end(lineElsewhere, true)
+	}
+	if c.goneWhileAdmitted(u) { // banned or deleted meanwhile (admin.go)
+		c.srv.hub.remove(c)
+		return false
 	}
 	if !c.accountStillCurrent(u) { // deleted or password changed meanwhile (account_cmds.go)
 		return false

@@ -534,6 +534,8 @@ func ParseClient(line []byte) (Query, error) {
 			return nil, err
 		}
 		return UploadEnd{Token: w[0]}, nil
+	case "ADMIN":
+		return parseAdmin(rest) // sslm/2 only, see ext_admin.go
 	case "ACKF":
 		w, err := words(verb, rest, 2, MaxWordBytes)
 		if err != nil {

@@ -338,6 +338,8 @@ func ParseServer(line []byte) (Query, error) {
 		return q, nil
 	case "PONG": // sslm/2 only (ext_account.go)
 		return parsePong(rest)
+	case "ADMINR", "ROLE":
+		return parseAdminServer(verb, rest) // sslm/2 only, see ext_admin.go
 	case "ENDF":
 		if rest != "ENDF ENDF" {
 			return nil, perr(verb, "want ENDF ENDF ENDF")
