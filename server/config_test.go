@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,5 +106,40 @@ func TestConfigFileErrors(t *testing.T) {
 	}
 	if err := runServer(t, "--config", filepath.Join(t.TempDir(), "none.yaml")); err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// TestExampleConfig checks that deploy/sslm-server.yaml is a valid
+// configuration that mentions every setting, and that the values it sets
+// are the defaults it claims.
+func TestExampleConfig(t *testing.T) {
+	const example = "../deploy/sslm-server.yaml"
+	data, err := os.ReadFile(example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range newApp().Flags {
+		name := f.Names()[0]
+		if name == configFlag || name == "help" {
+			continue
+		}
+		if !regexp.MustCompile(`(?m)^(# )?` + regexp.QuoteMeta(name) + `: `).Match(data) {
+			t.Errorf("%s does not mention %s", example, name)
+		}
+	}
+	withFile, err := parseAgain([]string{"server", "--config", example})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults, err := parseAgain([]string{"server"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := map[string]bool{"users": true, "spool": true, "cert": true, "key": true, configFlag: true}
+	got, want := flagValues(withFile), flagValues(defaults)
+	for name, v := range got {
+		if !paths[name] && v != want[name] {
+			t.Errorf("%s sets %s to %s; the default is %s", example, name, v, want[name])
+		}
 	}
 }
