@@ -114,6 +114,11 @@ func serverFlags() []cli.Flag {
 }
 
 func run(cc *cli.Context) error {
+	// From the start, SIGHUP waits for the reloaders instead of killing
+	// the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	level, err := parseLevel(cc.String("log-level"))
 	if err != nil {
 		return err
@@ -213,10 +218,6 @@ func run(cc *cli.Context) error {
 		{"accounts", func() error { return reloadAccounts(acc, srv, logger) }},
 		// Integrator: the bans slice adds {"bans", bans.Reload} here.
 	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
