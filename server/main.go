@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on the --pprof address
 	"os"
@@ -19,13 +20,16 @@ import (
 	"sslmessager/internal/accounts"
 	"sslmessager/internal/admin"
 	"sslmessager/internal/bans"
+	"sslmessager/internal/metrics"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/spool"
 )
 
 func main() {
-	err := newApp().Run(os.Args)
+	app := newApp()
+	app.Metadata = map[string]any{argsKey: os.Args}
+	err := app.Run(os.Args)
 	if errors.Is(err, errAdminFailed) {
 		os.Exit(1) // the answer said why
 	}
@@ -39,6 +43,7 @@ func main() {
 const shutdownGrace = 10 * time.Second
 
 func newApp() *cli.App {
+	flags := fileBacked(markReloadable(serverFlags()))
 	return &cli.App{
 		Name:  "server",
 		Usage: "run an SSL-Messager server",
@@ -53,53 +58,84 @@ Examples:
    server --max-queued-files 200 --spool-max 50000000000 --min-free-disk 5000000000
                                              at most 200 files per recipient, 50 GB in all, keep 5 GB free
 
-SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 10 s).`,
+   server --config /etc/sslm/server.yaml     every flag's setting from a file (YAML or TOML, by extension)
+   server --config server.toml --signup closed   the file, but sign-up closed
+
+Settings: every flag can be set in the --config file under its long name
+(max-conns-per-ip: 16). ` + precedence + `
+
+SIGINT or SIGTERM stops it gracefully: sessions are told, queues drain (at most 10 s).
+SIGHUP reloads: the command line, environment and --config file are read
+again, and the certificate and key, the limits marked [reloadable], the log
+level and users.csv (accounts removed by hand lose their sessions) take
+effect; anything else needs a restart. A file that is not valid changes
+nothing and is logged.`,
 		HideHelpCommand: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: ":18443", Usage: "TCP `ADDRESS` to listen on", EnvVars: []string{"SSLM_LISTEN"}},
-			&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` once ready (for scripts)"},
-			&cli.StringFlag{Name: "users", Value: "users.csv", Usage: "account `FILE` (CSV)", EnvVars: []string{"SSLM_USERS"}},
-			&cli.StringFlag{Name: "cert", Value: "certs/" + pki.ServerCertFile, Usage: "server certificate `FILE` (PEM)", EnvVars: []string{"SSLM_CERT"}},
-			&cli.StringFlag{Name: "key", Value: "certs/" + pki.ServerKeyFile, Usage: "server private key `FILE` (PEM)", EnvVars: []string{"SSLM_KEY"}},
-			&cli.StringFlag{Name: "spool", Value: "spool", Usage: "`DIR` where uploaded files wait for their recipients", EnvVars: []string{"SSLM_SPOOL"}},
-			&cli.Int64Flag{Name: "max-file-size", Value: spool.DefaultMaxFileSize, Usage: "largest upload in `BYTES`"},
-			&cli.Int64Flag{Name: "quota", Value: spool.DefaultQuota, Usage: "`BYTES` queued for one recipient at most"},
-			&cli.IntFlag{Name: "max-queued-files", Value: spool.DefaultMaxQueuedFiles, Usage: "at most `N` files queued for one recipient, uploads in progress included (0: no limit)"},
-			&cli.Int64Flag{Name: "spool-max", Value: 0, Usage: "`BYTES` the whole spool may hold, all recipients together (0: no limit)"},
-			&cli.Int64Flag{Name: "min-free-disk", Value: spool.DefaultMinFreeDisk, Usage: "`BYTES` of disk space uploads must leave free on the spool's file system (0: no floor)"},
-			&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
-			&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
-			&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
-			&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this long is dropped"},
-			&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "most open connections"},
-			&cli.IntFlag{Name: "max-sessions-per-user", Value: relay.DefaultMaxSessionsPerUser, Usage: "most sessions one user may have at once; a log-in at the cap ends the user's oldest session"},
-			&cli.IntFlag{Name: "max-conns-per-ip", Value: relay.DefaultMaxConnsPerIP, Usage: "most open connections from one address (IPv4 address or IPv6 /64); 0 = no limit"},
-			&cli.IntFlag{Name: "max-handshakes-per-ip", Value: relay.DefaultMaxHandshakesPerIP, Usage: "most TLS handshakes under way from one address; more wait up to 2s for one to end; 0 = no limit"},
-			&cli.DurationFlag{Name: "first-byte-timeout", Value: relay.DefaultFirstByteTimeout, Usage: "a new connection that sends nothing for this long is closed"},
-			&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "failed log-ins one address may have at once; then one more per --failed-login-window/N; 0 = no limit"},
-			&cli.DurationFlag{Name: "failed-login-window", Value: relay.DefaultFailedLoginWindow, Usage: "the window of --max-failed-logins"},
-			&cli.DurationFlag{Name: "login-backoff-max", Value: relay.DefaultLoginBackoffMax, Usage: "longest wait one account's failed log-ins impose (each failure after the third doubles it, from 1s)"},
-			&cli.IntFlag{Name: "max-signups-per-ip", Value: relay.DefaultMaxSignUpsPerIP, Usage: "accounts one address may create per hour (a burst of N, then one per hour/N); 0 = no limit"},
-			&cli.StringFlag{Name: "signup", Value: "open", Usage: "open: anyone may sign up with PUT; closed: PUT is refused", EnvVars: []string{"SSLM_SIGNUP"}},
-			&cli.BoolFlag{Name: "allow-expired-cert", Usage: "start even if the server certificate has expired or is not yet valid"},
-			&cli.IntFlag{Name: "max-queue", Value: relay.DefaultMaxQueueBytes, Usage: "`BYTES` queued for one client before it is dropped as too slow"},
-			&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
-			&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of text"},
-			// Admin slice: bans and the admin socket.
-			&cli.StringFlag{Name: "bans", Usage: "ban list `FILE` (CSV; default bans.csv beside --users)", EnvVars: []string{"SSLM_BANS"}},
-			adminSocketFlag,
-		},
-		Commands: []*cli.Command{adminCommand()},
-		Action:   run,
+		Before:          loadConfigFile(flags),
+		Flags:           flags,
+		Commands:        []*cli.Command{adminCommand()},
+		Action:          run,
+	}
+}
+
+// serverFlags are the server's flags. Every one can also be set in the
+// --config file (see fileBacked); "[reloadable]" marks those SIGHUP
+// applies (reloadableFlags).
+func serverFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "listen", Value: ":18443", Usage: "TCP `ADDRESS` to listen on", EnvVars: []string{"SSLM_LISTEN"}},
+		&cli.StringFlag{Name: "addr-file", Usage: "write the address actually listened on to `FILE` once ready (for scripts)"},
+		&cli.StringFlag{Name: "users", Value: "users.csv", Usage: "account `FILE` (CSV)", EnvVars: []string{"SSLM_USERS"}},
+		&cli.StringFlag{Name: "cert", Value: "certs/" + pki.ServerCertFile, Usage: "server certificate `FILE` (PEM)", EnvVars: []string{"SSLM_CERT"}},
+		&cli.StringFlag{Name: "key", Value: "certs/" + pki.ServerKeyFile, Usage: "server private key `FILE` (PEM)", EnvVars: []string{"SSLM_KEY"}},
+		&cli.StringFlag{Name: "spool", Value: "spool", Usage: "`DIR` where uploaded files wait for their recipients", EnvVars: []string{"SSLM_SPOOL"}},
+		&cli.Int64Flag{Name: "max-file-size", Value: spool.DefaultMaxFileSize, Usage: "largest upload in `BYTES`"},
+		&cli.Int64Flag{Name: "quota", Value: spool.DefaultQuota, Usage: "`BYTES` queued for one recipient at most"},
+		&cli.IntFlag{Name: "max-queued-files", Value: spool.DefaultMaxQueuedFiles, Usage: "at most `N` files queued for one recipient, uploads in progress included (0: no limit)"},
+		&cli.Int64Flag{Name: "spool-max", Value: 0, Usage: "`BYTES` the whole spool may hold, all recipients together (0: no limit)"},
+		&cli.Int64Flag{Name: "min-free-disk", Value: spool.DefaultMinFreeDisk, Usage: "`BYTES` of disk space uploads must leave free on the spool's file system (0: no floor)"},
+		&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
+		&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
+		&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
+		&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this long is dropped"},
+		&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "most open connections"},
+		&cli.IntFlag{Name: "max-sessions-per-user", Value: relay.DefaultMaxSessionsPerUser, Usage: "most sessions one user may have at once; a log-in at the cap ends the user's oldest session"},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: relay.DefaultMaxConnsPerIP, Usage: "most open connections from one address (IPv4 address or IPv6 /64); 0 = no limit"},
+		&cli.IntFlag{Name: "max-handshakes-per-ip", Value: relay.DefaultMaxHandshakesPerIP, Usage: "most TLS handshakes under way from one address; more wait up to 2s for one to end; 0 = no limit"},
+		&cli.DurationFlag{Name: "first-byte-timeout", Value: relay.DefaultFirstByteTimeout, Usage: "a new connection that sends nothing for this long is closed"},
+		&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "failed log-ins one address may have at once; then one more per --failed-login-window/N; 0 = no limit"},
+		&cli.DurationFlag{Name: "failed-login-window", Value: relay.DefaultFailedLoginWindow, Usage: "the window of --max-failed-logins"},
+		&cli.DurationFlag{Name: "login-backoff-max", Value: relay.DefaultLoginBackoffMax, Usage: "longest wait one account's failed log-ins impose (each failure after the third doubles it, from 1s)"},
+		&cli.IntFlag{Name: "max-signups-per-ip", Value: relay.DefaultMaxSignUpsPerIP, Usage: "accounts one address may create per hour (a burst of N, then one per hour/N); 0 = no limit"},
+		&cli.StringFlag{Name: "signup", Value: "open", Usage: "open: anyone may sign up with PUT; closed: PUT is refused", EnvVars: []string{"SSLM_SIGNUP"}},
+		&cli.BoolFlag{Name: "allow-expired-cert", Usage: "start even if the server certificate has expired or is not yet valid"},
+		&cli.IntFlag{Name: "max-queue", Value: relay.DefaultMaxQueueBytes, Usage: "`BYTES` queued for one client before it is dropped as too slow"},
+		&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of text"},
+
+		// Operations (issue 8): configuration file and metrics.
+		&cli.StringFlag{Name: configFlag, Usage: "read settings from this YAML or TOML `FILE` (by extension); flags and environment win over it", EnvVars: []string{"SSLM_CONFIG"}},
+		&cli.StringFlag{Name: "metrics", Usage: "serve Prometheus metrics on this `ADDRESS` at /metrics (e.g. 127.0.0.1:9464); anyone who reaches it sees them", EnvVars: []string{"SSLM_METRICS"}},
+		// Admin: bans and the admin socket.
+		&cli.StringFlag{Name: "bans", Usage: "ban list `FILE` (CSV; default bans.csv beside --users)", EnvVars: []string{"SSLM_BANS"}},
+		adminSocketFlag,
 	}
 }
 
 func run(cc *cli.Context) error {
-	logger, err := newLogger(cc.String("log-level"), cc.Bool("log-json"))
+	// From the start, SIGHUP waits for the reloaders instead of killing
+	// the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	level, err := parseLevel(cc.String("log-level"))
 	if err != nil {
 		return err
 	}
+	var levelVar slog.LevelVar
+	levelVar.Set(level)
+	logger := newLogger(&levelVar, cc.Bool("log-json"))
 	if a := cc.String("pprof"); a != "" {
 		if err := checkLoopback(a); err != nil {
 			return fmt.Errorf("--pprof: %w", err)
@@ -110,20 +146,11 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int64(name))
 		}
 	}
-	signUpClosed, err := parseSignUp(cc.String("signup"))
+	cfg, err := liveConfig(cc)
 	if err != nil {
 		return err
 	}
-	for _, name := range []string{"max-conns-per-ip", "max-handshakes-per-ip", "max-failed-logins", "max-signups-per-ip"} {
-		if cc.Int(name) < 0 {
-			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int(name))
-		}
-	}
 	raiseFileLimit(logger, cc.Int("max-conns"))
-	tlsConfig, err := pki.ServerTLSConfig(cc.String("cert"), cc.String("key"))
-	if err != nil {
-		return fmt.Errorf("%w (run gencert first, or pass --cert and --key)", err)
-	}
 	acc, err := accounts.Open(cc.String("users"), accounts.Options{Cost: cc.Int("hash-cost"), Logger: logger})
 	if err != nil {
 		return err
@@ -144,30 +171,20 @@ func run(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, err := relay.New(relay.Config{
-		TLSConfig:     tlsConfig,
-		Accounts:      acc,
-		Spool:         sp,
-		Logger:        logger,
-		CheckInterval: cc.Duration("check-interval"),
-		LoginTimeout:  cc.Duration("login-timeout"),
-		WriteTimeout:  cc.Duration("write-timeout"),
-		MaxConns:      cc.Int("max-conns"),
-		MaxQueueBytes: cc.Int("max-queue"),
-
-		MaxSessionsPerUser: cc.Int("max-sessions-per-user"),
-
-		MaxConnsPerIP:      limit(cc.Int("max-conns-per-ip")),
-		MaxHandshakesPerIP: limit(cc.Int("max-handshakes-per-ip")),
-		FirstByteTimeout:   cc.Duration("first-byte-timeout"),
-		MaxFailedLogins:    limit(cc.Int("max-failed-logins")),
-		FailedLoginWindow:  cc.Duration("failed-login-window"),
-		LoginBackoffMax:    cc.Duration("login-backoff-max"),
-		MaxSignUpsPerIP:    limit(cc.Int("max-signups-per-ip")),
-		SignUpClosed:       signUpClosed,
-		AllowExpiredCert:   cc.Bool("allow-expired-cert"),
-		Bans:               banList,
-	})
+	var mx *metrics.Metrics
+	var metricsL net.Listener
+	if a := cc.String("metrics"); a != "" {
+		if metricsL, err = net.Listen("tcp", a); err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		defer metricsL.Close()
+		mx = metrics.New()
+		cfg.Events = mx
+	}
+	cfg.Accounts, cfg.Spool, cfg.Logger = acc, sp, logger
+	cfg.CheckInterval = cc.Duration("check-interval")
+	cfg.Bans = banList
+	srv, err := relay.New(cfg)
 	if errors.Is(err, pki.ErrCertExpired) || errors.Is(err, pki.ErrCertNotYetValid) {
 		return fmt.Errorf("%w; --allow-expired-cert starts anyway", err)
 	}
@@ -203,17 +220,55 @@ func run(cc *cli.Context) error {
 			}
 		}()
 	}
+	if mx != nil {
+		mx.Watch(srv, sp)
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", mx.Handler())
+		hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second}
+		defer hs.Close()
+		go func() {
+			logger.Info("metrics listening", "addr", metricsL.Addr().String(), "path", "/metrics")
+			if err := hs.Serve(metricsL); !errors.Is(err, http.ErrServerClosed) {
+				logger.Error("metrics stopped", "err", err)
+			}
+		}()
+	}
 
+	// SIGHUP runs the reloaders in turn: each re-reads its file and
+	// applies it whole or not at all; one that fails does not stop the
+	// others.
+	args, _ := cc.App.Metadata[argsKey].([]string)
+	rc := &configReloader{args: args, srv: srv, level: &levelVar, log: logger, values: flagValues(cc), cert: srv.Certificate()}
+	reloaders := []reloader{
+		{"configuration", rc.reload},
+		{"accounts", func() error { return reloadAccounts(acc, srv, logger) }},
+		{"bans", func() error {
+			n, err := banList.Reload()
+			if err == nil {
+				logger.Info("bans reloaded", "bans", n)
+			}
+			return err
+		}},
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(l) }()
 	startConsole(adm, logger)
-	select {
-	case err := <-served:
-		srv.Close()
-		return err
-	case <-ctx.Done():
+wait:
+	for {
+		select {
+		case err := <-served:
+			srv.Close()
+			return err
+		case <-hup:
+			ok := reloadAll(logger, reloaders)
+			if mx != nil {
+				mx.Reloaded(ok)
+			}
+		case <-ctx.Done():
+			break wait
+		}
 	}
 	logger.Info("shutting down", "grace", shutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -226,6 +281,47 @@ func run(cc *cli.Context) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// liveConfig reads the settings a running server can change (see
+// reloadableFlags), checks them and loads the certificate and key: the
+// part of relay.Config that start-up and SIGHUP both build.
+func liveConfig(cc *cli.Context) (relay.Config, error) {
+	signUpClosed, err := parseSignUp(cc.String("signup"))
+	if err != nil {
+		return relay.Config{}, err
+	}
+	for _, name := range []string{"max-conns-per-ip", "max-handshakes-per-ip", "max-failed-logins", "max-signups-per-ip"} {
+		if cc.Int(name) < 0 {
+			return relay.Config{}, fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int(name))
+		}
+	}
+	if _, err := parseLevel(cc.String("log-level")); err != nil {
+		return relay.Config{}, err
+	}
+	tlsConfig, err := pki.ServerTLSConfig(cc.String("cert"), cc.String("key"))
+	if err != nil {
+		return relay.Config{}, fmt.Errorf("%w (run gencert first, or pass --cert and --key)", err)
+	}
+	return relay.Config{
+		TLSConfig:     tlsConfig,
+		LoginTimeout:  cc.Duration("login-timeout"),
+		WriteTimeout:  cc.Duration("write-timeout"),
+		MaxConns:      cc.Int("max-conns"),
+		MaxQueueBytes: cc.Int("max-queue"),
+
+		MaxSessionsPerUser: cc.Int("max-sessions-per-user"),
+
+		MaxConnsPerIP:      limit(cc.Int("max-conns-per-ip")),
+		MaxHandshakesPerIP: limit(cc.Int("max-handshakes-per-ip")),
+		FirstByteTimeout:   cc.Duration("first-byte-timeout"),
+		MaxFailedLogins:    limit(cc.Int("max-failed-logins")),
+		FailedLoginWindow:  cc.Duration("failed-login-window"),
+		LoginBackoffMax:    cc.Duration("login-backoff-max"),
+		MaxSignUpsPerIP:    limit(cc.Int("max-signups-per-ip")),
+		SignUpClosed:       signUpClosed,
+		AllowExpiredCert:   cc.Bool("allow-expired-cert"),
+	}, nil
 }
 
 // zeroIsNoLimit maps a flag's 0 ("no limit") to spool.NoLimit; the spool's
@@ -256,14 +352,20 @@ func parseSignUp(v string) (closed bool, err error) {
 	return false, fmt.Errorf("--signup %q: want open or closed", v)
 }
 
-func newLogger(level string, json bool) (*slog.Logger, error) {
+// parseLevel reads --log-level.
+func parseLevel(level string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+		return 0, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	return l, nil
+}
+
+// newLogger logs to stderr at level, which SIGHUP may change.
+func newLogger(level *slog.LevelVar, json bool) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if json {
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }

@@ -498,13 +498,14 @@ func (s *session) sendText(text string) error {
 		q = wire.Msg{Target: s.target, Sender: s.c.user, Text: text, Token: s.c.token}
 		label = "you → " + s.target
 	}
+	// Into the history first: the server's answer (CNT) may be read
+	// before send returns, and must follow the message there.
+	s.remember(label, text)
 	err := s.c.send(q)
 	if errors.Is(err, wire.ErrField) {
 		s.out.line("! message not sent: " + Sanitize(err.Error()))
+		s.remember("!", "message not sent: "+err.Error())
 		return nil
-	}
-	if err == nil {
-		s.remember(label, text)
 	}
 	return err
 }

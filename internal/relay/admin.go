@@ -57,8 +57,7 @@ var (
 
 // operator is the run-time state the admin commands change.
 type operator struct {
-	runner       atomic.Pointer[AdminRunner]
-	signUpClosed atomic.Bool
+	runner atomic.Pointer[AdminRunner]
 
 	muteMu sync.Mutex                           // serializes changes to mutes
 	mutes  atomic.Pointer[map[string]time.Time] // wire.FoldName(name) -> until (zero: forever); copy on write
@@ -73,12 +72,6 @@ func (s *Server) SetAdminRunner(r AdminRunner) {
 	}
 	s.op.runner.Store(&r)
 }
-
-// SetSignUpClosed opens (false) or closes (true) sign-up at run time.
-func (s *Server) SetSignUpClosed(closed bool) { s.op.signUpClosed.Store(closed) }
-
-// SignUpClosed reports whether PUT is refused now.
-func (s *Server) SignUpClosed() bool { return s.op.signUpClosed.Load() }
 
 // addrBanned reports whether a connection from addr is refused by
 // Config.Bans. It answers from memory (see BanList).

@@ -39,7 +39,7 @@ func BenchmarkGroupFanout(b *testing.B) {
 			h := newHub()
 			members := make([]*session, n)
 			for i := range members {
-				s := &session{srv: srv, out: newOutbound(func() {}, srv.cfg.MaxQueueBytes, srv.highWater), user: fmt.Sprint("u", i)}
+				s := &session{srv: srv, out: newOutbound(func() {}, srv.cfg.MaxQueueBytes, srv.cfg.MaxQueueBytes/4), user: fmt.Sprint("u", i)}
 				s.key = s.user
 				members[i] = s
 				h.add(s, 0, func() {})

@@ -6,18 +6,19 @@ import (
 	"sslmessager/internal/pki"
 )
 
-// checkCert logs the state of the server certificate at now: an error if
-// it is not valid (and returns it), a warning if it expires within
-// pki.ExpiryWarning. A configuration without a fixed certificate
+// checkCert logs the state of the server certificate in force at now: an
+// error if it is not valid (and returns it), a warning if it expires
+// within pki.ExpiryWarning. A configuration without a fixed certificate
 // (GetCertificate) is not checked.
 func (s *Server) checkCert(now time.Time) error {
-	leaf, err := pki.Leaf(s.cfg.TLSConfig)
+	c := s.cert.Load()
+	if c == nil {
+		return nil
+	}
+	leaf, err := certLeaf(c)
 	if err != nil {
 		s.log.Error("server certificate unreadable", "err", err)
 		return err
-	}
-	if leaf == nil {
-		return nil
 	}
 	if err := pki.CheckValidity(leaf, now); err != nil {
 		s.log.Error("server certificate not valid", "err", err)

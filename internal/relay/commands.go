@@ -73,6 +73,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 			stall = ch
 		}
 	}
+	c.srv.events.Relayed(KindDirect)
 	if targets[0].key != c.key {
 		var carbon []byte
 		for _, own := range c.srv.hub.lookup(c.user) {
@@ -85,6 +86,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 				}
 			}
 			own.send(carbon)
+			c.srv.events.Relayed(KindCarbon)
 		}
 	}
 	c.stall(stall)
@@ -113,6 +115,7 @@ func (c *session) handleGroupMsg(q wire.GroupMsg) bool {
 			}
 		}
 	}
+	c.srv.events.Relayed(KindGroup)
 	c.stall(stall)
 	return true
 }

@@ -30,7 +30,7 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 // an upload runs, every read must make progress within UploadIdleTimeout.
 func (c *session) Read(p []byte) (int, error) {
 	if c.uploading {
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.UploadIdleTimeout))
+		c.conn.SetReadDeadline(time.Now().Add(c.srv.conf().UploadIdleTimeout))
 	}
 	return c.conn.Read(p)
 }
@@ -134,6 +134,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		return true
 	}
 	c.logger().Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
+	c.srv.events.Uploaded(m.Size)
 	c.send(lineUploadComplete)
 	return true
 }
@@ -390,6 +391,7 @@ func (c *session) sendFile(f *os.File, m spool.Meta, ack bool, buf []byte) error
 		}
 	}
 	c.logger().Info("file sent", "id", m.ID, "bytes", m.Size, "ack", ack)
+	c.srv.events.Sent(m.Size)
 	return nil
 }
 

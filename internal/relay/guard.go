@@ -61,6 +61,7 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 	now := time.Now()
 	wait, ok := s.loginRate.reserve(peer, now)
 	if !ok {
+		s.events.LoginRefused(RefusedThrottled)
 		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
 		c.end(lineTooManyFailures(wait), true)
 		return accounts.User{}, false
@@ -72,17 +73,19 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 	// turn comes before the account's count, so log-ins that arrive
 	// together from one address do not count as failures under way
 	// against each other.
-	turn := time.NewTimer(s.cfg.LoginTimeout)
+	turn := time.NewTimer(s.conf().LoginTimeout)
 	got := s.hashPerPeer.acquire(peer, turn.C, s.done)
 	turn.Stop()
 	if !got {
 		s.loginRate.cancel(peer, time.Now())
+		s.events.LoginRefused(RefusedLoginTimeout)
 		c.fail(reasonLoginTimeout, "waited for a password check", "AUTH")
 		return accounts.User{}, false
 	}
 	defer s.hashPerPeer.release(peer)
 	if wait, ok = s.backoff.reserve(acct, peer, time.Now()); !ok {
 		s.loginRate.cancel(peer, time.Now())
+		s.events.LoginRefused(RefusedThrottled)
 		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
 		c.end(lineTooManyFailures(wait), true)
 		return accounts.User{}, false
@@ -91,6 +94,7 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 	u, err := s.cfg.Accounts.Authenticate(q.User, q.Pass)
 	if err != nil {
 		s.backoff.failed(acct, peer, time.Now())
+		s.events.LoginRefused(RefusedBadCredentials)
 		c.logger().Info("log-in refused", "user", wire.Quote(q.User))
 		c.end(lineBadLogin, true)
 		return accounts.User{}, false
@@ -108,13 +112,15 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 // only accounts created count.
 func (c *session) signUp(q wire.SignUp) (u accounts.User, ok, goOn bool) {
 	s := c.srv
-	if s.SignUpClosed() {
+	if s.conf().SignUpClosed {
+		s.events.LoginRefused(RefusedSignUpClosed)
 		c.logger().Info("sign-up refused: closed", "user", wire.Quote(q.User))
 		c.send(lineSignUpClosed)
 		return u, false, true
 	}
 	peer := peerKey(c.bc.RemoteAddr())
 	if wait, ok := s.signUps.reserve(peer, time.Now()); !ok {
+		s.events.LoginRefused(RefusedSignUpThrottled)
 		c.logger().Warn("sign-up refused: too many from this address", "user", wire.Quote(q.User), "wait", wait)
 		c.send(trySignUpLimit(wait))
 		return u, false, true
@@ -125,10 +131,10 @@ func (c *session) signUp(q wire.SignUp) (u accounts.User, ok, goOn bool) {
 		return u, true, false
 	}
 	s.signUps.cancel(peer, time.Now())
-	reason := ""
+	reason, refused := "", RefusedInvalid
 	switch {
 	case errors.Is(err, accounts.ErrTaken):
-		reason = wire.ReasonTaken
+		reason, refused = wire.ReasonTaken, RefusedNameTaken
 	case errors.Is(err, wire.ErrUserName):
 		reason = "invalid username: " + wire.ErrUserName.Error()
 	case errors.Is(err, wire.ErrReservedName):
@@ -140,6 +146,7 @@ func (c *session) signUp(q wire.SignUp) (u accounts.User, ok, goOn bool) {
 		c.fail(reasonServerError, "sign-up failed", "PUT")
 		return u, false, false
 	}
+	s.events.LoginRefused(refused)
 	c.send(c.format(wire.Try{Reason: reason}, lineServerError))
 	// A failed sign-up is logged, never its password.
 	c.logger().Info("sign-up refused", "user", wire.Quote(q.User), "reason", reason)
@@ -158,12 +165,11 @@ const maxGuardKeys = 1 << 16
 // within window of now. Events are counted before their outcome is known
 // (reserve) and given back (cancel) when they turn out not to count.
 type rateLimit struct {
-	burst    int // NoLimit: everything passes
-	window   time.Duration
-	interval time.Duration // window / burst
-
-	mu  sync.Mutex
-	tat map[netip.Prefix]time.Time // guarded by mu
+	mu       sync.Mutex
+	burst    int                        // guarded by mu; NoLimit: everything passes
+	window   time.Duration              // guarded by mu
+	interval time.Duration              // guarded by mu; window / burst
+	tat      map[netip.Prefix]time.Time // guarded by mu
 }
 
 func newRateLimit(burst int, window time.Duration) *rateLimit {
@@ -177,11 +183,11 @@ func newRateLimit(burst int, window time.Duration) *rateLimit {
 // reserve counts one event for k at now, or, if k is over its limit,
 // returns how long until it is not.
 func (r *rateLimit) reserve(k netip.Prefix, now time.Time) (time.Duration, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.burst == NoLimit {
 		return 0, true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	t, seen := r.tat[k]
 	if t.Before(now) {
 		t = now
@@ -203,13 +209,24 @@ func (r *rateLimit) reserve(k netip.Prefix, now time.Time) (time.Duration, bool)
 	return 0, true
 }
 
+// set changes the limit: burst events per window (NoLimit: none). What
+// was counted stays counted.
+func (r *rateLimit) set(burst int, window time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.burst, r.window, r.interval = burst, window, 0
+	if burst > 0 {
+		r.interval = window / time.Duration(burst)
+	}
+}
+
 // cancel gives back one reserved event of k.
 func (r *rateLimit) cancel(k netip.Prefix, now time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.burst == NoLimit {
 		return
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	t, ok := r.tat[k]
 	if !ok {
 		return
@@ -261,9 +278,8 @@ const (
 // let through at once, and waits at most max after a typo of its own.
 // A right password clears the account's entry.
 type accountBackoff struct {
-	max time.Duration
-
 	mu    sync.Mutex
+	max   time.Duration               // guarded by mu
 	accts map[string]*accountFailures // guarded by mu; by wire.FoldName name
 }
 
@@ -277,7 +293,14 @@ func newAccountBackoff(max time.Duration) *accountBackoff {
 	return &accountBackoff{max: max, accts: make(map[string]*accountFailures)}
 }
 
-// delay is the wait after n failures in a row.
+// setMax changes the longest wait.
+func (b *accountBackoff) setMax(max time.Duration) {
+	b.mu.Lock()
+	b.max = max
+	b.mu.Unlock()
+}
+
+// delay is the wait after n failures in a row. Must hold b.mu.
 func (b *accountBackoff) delay(n int) time.Duration {
 	k := n - freeFailures - 1
 	switch {

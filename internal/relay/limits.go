@@ -42,10 +42,9 @@ func peerKey(a net.Addr) netip.Prefix {
 // count is above zero, so the map never has more keys than there are
 // connections.
 type peerCounter struct {
-	max int // NoLimit: no cap
-
-	mu sync.Mutex
-	m  map[netip.Prefix]*peerCount // guarded by mu
+	mu  sync.Mutex
+	max int                         // guarded by mu; NoLimit: no cap
+	m   map[netip.Prefix]*peerCount // guarded by mu
 }
 
 type peerCount struct {
@@ -55,6 +54,20 @@ type peerCount struct {
 
 func newPeerCounter(max int) *peerCounter {
 	return &peerCounter{max: max, m: make(map[netip.Prefix]*peerCount)}
+}
+
+// setMax changes the cap. Counts above a lowered cap stay (nothing is
+// taken back); those waiting under a raised one try again at once.
+func (pc *peerCounter) setMax(max int) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.max = max
+	for _, e := range pc.m {
+		if e.freed != nil {
+			close(e.freed)
+			e.freed = nil
+		}
+	}
 }
 
 // tryAcquire counts one more for k, unless k is at the cap.

@@ -107,12 +107,14 @@ const (
 var ErrServerClosed = errors.New("relay: server closed")
 
 // Config is everything a Server needs. Zero durations and sizes take the
-// defaults above.
+// defaults above. Reload changes some fields on a running server (see
+// applyReloadable); the others are fixed until a restart.
 type Config struct {
 	TLSConfig *tls.Config     // required; a server certificate
 	Accounts  *accounts.Store // required
 	Spool     *spool.Spool    // nil: uploads and downloads are refused
 	Logger    *slog.Logger    // nil: slog.Default()
+	Events    Events          // nil: nobody is told (see events.go)
 
 	CheckInterval     time.Duration
 	HandshakeTimeout  time.Duration
@@ -158,6 +160,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Events == nil {
+		c.Events = noEvents{}
 	}
 	orDefault(&c.CheckInterval, DefaultCheckInterval)
 	orDefault(&c.HandshakeTimeout, DefaultHandshakeTimeout)
@@ -206,12 +211,16 @@ func orLimit(p *int, v int) {
 
 // Server relays messages and files between sessions. Create it with New.
 type Server struct {
-	cfg       Config
-	tls       *tls.Config
-	hub       *hub
-	log       *slog.Logger
-	highWater int
-	slots     chan struct{} // global handshake slots
+	cfg    Config // fixed settings; the reloadable ones are in live (conf)
+	tls    *tls.Config
+	hub    *hub
+	log    *slog.Logger
+	events Events
+	slots  chan struct{} // global handshake slots
+
+	live     atomic.Pointer[Config]          // the configuration in force (conf)
+	cert     atomic.Pointer[tls.Certificate] // what new handshakes present; nil if cfg brought GetCertificate
+	reloadMu sync.Mutex                      // serializes Reload
 
 	// Limits per address (see limits.go and guard.go).
 	connsPerPeer *peerCounter
@@ -259,7 +268,7 @@ func New(cfg Config) (*Server, error) {
 		tls:          tc,
 		hub:          newHub(),
 		log:          cfg.Logger,
-		highWater:    cfg.MaxQueueBytes / 4,
+		events:       cfg.Events,
 		slots:        make(chan struct{}, cfg.HandshakeSlots),
 		connsPerPeer: newPeerCounter(cfg.MaxConnsPerIP),
 		hsPerPeer:    newPeerCounter(cfg.MaxHandshakesPerIP),
@@ -274,7 +283,19 @@ func New(cfg Config) (*Server, error) {
 		handshaking:  make(map[*peerConn]struct{}),
 		done:         make(chan struct{}),
 	}
-	s.op.signUpClosed.Store(cfg.SignUpClosed)
+	live := cfg
+	s.live.Store(&live)
+	if len(tc.Certificates) > 0 && tc.GetCertificate == nil {
+		// New connections get whatever certificate is current: Reload
+		// swaps it.
+		c := tc.Certificates[0]
+		if leaf, err := certLeaf(&c); err == nil {
+			c.Leaf = leaf
+		}
+		s.cert.Store(&c)
+		tc.Certificates = nil
+		tc.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return s.cert.Load(), nil }
+	}
 	if err := s.checkCert(time.Now()); err != nil && !cfg.AllowExpiredCert {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
@@ -360,20 +381,24 @@ func (s *Server) accept(c net.Conn) {
 		}
 		c.Close()
 	}
+	conf := s.conf()
 	if s.addrBanned(c.RemoteAddr()) {
 		refuse("banned address", 0)
 		return
 	}
-	if s.nconns.Add(1) > int64(s.cfg.MaxConns) {
+	if s.nconns.Add(1) > int64(conf.MaxConns) {
 		s.nconns.Add(-1)
-		refuse("at the connection cap", s.cfg.MaxConns)
+		s.events.ConnRefused(RefusedMaxConns)
+		refuse("at the connection cap", conf.MaxConns)
 		return
 	}
 	if !s.connsPerPeer.tryAcquire(key) {
 		s.nconns.Add(-1)
-		refuse("at the per-address connection cap", s.cfg.MaxConnsPerIP)
+		s.events.ConnRefused(RefusedMaxConnsPerIP)
+		refuse("at the per-address connection cap", conf.MaxConnsPerIP)
 		return
 	}
+	s.events.ConnAccepted()
 	pc := &peerConn{Conn: c, key: key, release: func() { s.connsPerPeer.release(key) }}
 	// Registered and counted under mu so that Shutdown, once closing,
 	// sees every connection and no goroutine starts after its Wait.
@@ -413,7 +438,7 @@ func (s *Server) serveConn(raw *peerConn) {
 	}()
 	if tc, ok := raw.Conn.(*net.TCPConn); ok {
 		tc.SetKeepAliveConfig(keepAlive)
-		if err := setUserTimeout(tc, s.cfg.WriteTimeout); err != nil {
+		if err := setUserTimeout(tc, s.conf().WriteTimeout); err != nil {
 			s.log.Debug("TCP_USER_TIMEOUT not set", "remote", raw.RemoteAddr().String(), "err", err)
 		}
 	}
@@ -453,16 +478,17 @@ func (s *Server) serveConn(raw *peerConn) {
 // address's slot, never a global one. On failure it returns why (or "" if
 // the server is closing).
 func (s *Server) handshake(raw *peerConn) (*tls.Conn, *batchConn, string) {
+	conf := s.conf()
 	wait := time.NewTimer(s.cfg.HandshakeSlotWait)
 	defer wait.Stop()
 	if !s.hsPerPeer.acquire(raw.key, wait.C, s.done) {
-		return nil, nil, s.unlessClosing(fmt.Sprintf("%d handshakes from this address already under way", s.cfg.MaxHandshakesPerIP))
+		return nil, nil, s.unlessClosing(fmt.Sprintf("%d handshakes from this address already under way", conf.MaxHandshakesPerIP))
 	}
 	defer s.hsPerPeer.release(raw.key)
-	first, err := readFirstByte(raw, s.cfg.FirstByteTimeout)
+	first, err := readFirstByte(raw, conf.FirstByteTimeout)
 	if err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, nil, s.unlessClosing(fmt.Sprintf("no ClientHello within %v", s.cfg.FirstByteTimeout))
+			return nil, nil, s.unlessClosing(fmt.Sprintf("no ClientHello within %v", conf.FirstByteTimeout))
 		}
 		return nil, nil, s.unlessClosing(err.Error())
 	}
@@ -475,7 +501,7 @@ func (s *Server) handshake(raw *peerConn) (*tls.Conn, *batchConn, string) {
 		return nil, nil, ""
 	}
 	defer func() { <-s.slots }()
-	bc := &batchConn{Conn: &prefixConn{Conn: raw, prefix: first}, timeout: s.cfg.WriteTimeout}
+	bc := &batchConn{Conn: &prefixConn{Conn: raw, prefix: first}, timeout: conf.WriteTimeout}
 	conn := tls.Server(bc, s.tls)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()

@@ -91,7 +91,8 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		since:      time.Now(),
 		ext:        conn.ConnectionState().NegotiatedProtocol == wire.ALPN,
 	}
-	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, s.cfg.MaxQueueBytes, s.highWater)
+	maxQueue := s.conf().MaxQueueBytes
+	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, maxQueue, maxQueue/4)
 	c.r = wire.NewReader(c, readBufferSize)
 	return c
 }
@@ -160,7 +161,7 @@ func (c *session) next() (wire.Query, bool) {
 // login runs the log-in phase under its deadline. Only the answer to each
 // AUTH or PUT is sent; nothing else reaches the client before ACCEPT.
 func (c *session) login() bool {
-	c.conn.SetReadDeadline(time.Now().Add(c.srv.cfg.LoginTimeout))
+	c.conn.SetReadDeadline(time.Now().Add(c.srv.conf().LoginTimeout))
 	for range c.srv.cfg.MaxLoginTries {
 		q, ok := c.next()
 		if !ok {
@@ -172,10 +173,12 @@ func (c *session) login() bool {
 			if !ok {
 				return false
 			}
+			c.srv.events.LoggedIn(LoginAuth)
 			return c.admit(u)
 		case wire.SignUp: // PUT user pass
 			u, ok, goOn := c.signUp(q)
 			if ok {
+				c.srv.events.LoggedIn(LoginSignUp)
 				return c.admit(u)
 			}
 			if !goOn {
@@ -206,9 +209,10 @@ func (c *session) admit(u accounts.User) bool {
 		c.fail(reasonServerError, err.Error(), "")
 		return false
 	}
-	evicted := c.srv.hub.add(c, c.srv.cfg.MaxSessionsPerUser, func() { c.send(accept); c.sendRole(u) })
+	maxSessions := c.srv.conf().MaxSessionsPerUser
+	evicted := c.srv.hub.add(c, maxSessions, func() { c.send(accept); c.sendRole(u) })
 	for _, e := range evicted {
-		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", c.srv.cfg.MaxSessionsPerUser)
+		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", maxSessions)
 		e.end(lineElsewhere, true)
 	}
 	if c.goneWhileAdmitted(u) { // banned or deleted meanwhile (admin.go)
@@ -237,7 +241,8 @@ func (c *session) send(line []byte) <-chan struct{} {
 
 // dropSlow ends a session whose queue overflowed.
 func (c *session) dropSlow() {
-	c.logger().Warn("dropping slow consumer", "queue_bytes", c.srv.cfg.MaxQueueBytes)
+	c.logger().Warn("dropping slow consumer", "queue_bytes", c.out.max)
+	c.srv.events.SlowConsumer()
 	c.srv.hub.remove(c)
 	c.end(lineSlowConsumer, false)
 }
@@ -248,7 +253,7 @@ func (c *session) stall(ch <-chan struct{}) {
 	if ch == nil {
 		return
 	}
-	t := time.NewTimer(c.srv.cfg.StallWait)
+	t := time.NewTimer(c.srv.conf().StallWait)
 	defer t.Stop()
 	select {
 	case <-ch:

@@ -11,3 +11,30 @@ func (s *Spool) Totals() (files int, bytes int64) {
 	}
 	return files, s.total
 }
+
+// TotalFiles returns the files of the whole spool: committed ones plus
+// uploads in progress. It takes time in proportion to the recipients with
+// files queued.
+func (s *Spool) TotalFiles() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, u := range s.used {
+		n += u.files
+	}
+	return n
+}
+
+// Recipients returns how many recipients have files queued (or uploads
+// in progress).
+func (s *Spool) Recipients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, u := range s.used {
+		if u.files > 0 {
+			n++
+		}
+	}
+	return n
+}
