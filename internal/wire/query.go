@@ -540,6 +540,8 @@ func ParseClient(line []byte) (Query, error) {
 			return nil, err
 		}
 		return AckFile{ID: w[0], Token: w[1]}, nil
+	case "ACKM":
+		return parseAckMsg(rest) // sslm/2 only: ext_offline.go
 	}
 	return nil, perr("", "unknown verb %.20q", verb)
 }
