@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"unicode/utf8"
@@ -59,7 +60,8 @@ Examples:
    (end of input quits):
    printf 'hello bob\n:online:\n' | SSLM_PASSWORD="$PW" client --user alice --to bob --no-timestamps
 
-   One message, exit status 1 if bob is not online:
+   One message; if bob is offline the server keeps it for him ("queued for bob
+   (offline)", exit status 0); exit status 1 if there is no bob, or his queue is full:
    SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob "build 42 is green"
 
    Files wait on the server until their recipient fetches them (bob may be
@@ -81,6 +83,10 @@ While chatting:
    :download:           save the files sent to you into --downloads
    :help:               all commands
 
+Messages sent to you while you were offline are shown once you log in, as
+"[sent 10:00, 30 Nov] alice: text"; --config-dir remembers which were shown, so
+none shows twice.
+
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
 Progress bars go to stderr when it is a terminal. The password comes from
 --password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
@@ -96,11 +102,12 @@ is a terminal. Options go before the send, upload or download command.`,
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
 			&cli.StringFlag{Name: "downloads", Value: defaultDownloads, Usage: "save downloaded files into `DIR` (created 0700 if missing)", EnvVars: []string{"SSLM_DOWNLOADS"}},
+			&cli.StringFlag{Name: "config-dir", Value: defaultConfigDir(), Usage: "`DIR` where the client keeps what it remembers between sessions (which offline messages were shown)", EnvVars: []string{"SSLM_CONFIG_DIR"}},
 		},
 		Action: runChat,
 		Commands: []*cli.Command{{
 			Name:      "send",
-			Usage:     "send one message, then quit; fails if the target is not online",
+			Usage:     "send one message, then quit; a target who is offline gets it at their next log-in (if the server keeps offline messages); fails if there is no such user",
 			ArgsUsage: "TEXT...",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "to", Usage: "`NAME` to send to (required)", EnvVars: []string{"SSLM_TO"}},
@@ -160,6 +167,7 @@ func runChat(cc *cli.Context) error {
 		NoTimestamps: cc.Bool("no-timestamps"),
 		Downloads:    cc.String("downloads"),
 		Progress:     con.progress(),
+		StateDir:     cc.String("config-dir"),
 	}
 	verb := "logged in"
 	if cc.Bool("signup") {
@@ -223,11 +231,27 @@ func runSend(cc *cli.Context) error {
 		return err
 	}
 	defer done()
-	if err := messenger.Send(ctx, conn, to, text); err != nil {
+	queued, err := messenger.SendTo(ctx, conn, to, text)
+	if err != nil {
 		return runError(err)
+	}
+	if queued {
+		fmt.Fprintf(con.out, "queued for %s (offline)\n", messenger.Sanitize(to))
+		return nil
 	}
 	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
 	return nil
+}
+
+// defaultConfigDir is sslmessager in the user's configuration directory
+// ($XDG_CONFIG_HOME or ~/.config on Linux), or "" (remember nothing) if
+// there is none.
+func defaultConfigDir() string {
+	d, err := os.UserConfigDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "sslmessager")
 }
 
 // runUpload is the one-shot upload command.

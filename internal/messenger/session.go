@@ -41,6 +41,10 @@ type Options struct {
 	// Progress receives transfer progress bars; nil shows none. The client
 	// binary passes stderr when it is a terminal.
 	Progress io.Writer
+	// StateDir keeps what the client remembers between sessions, such as
+	// the offline messages already shown (offline.go); "" remembers
+	// nothing.
+	StateDir string
 }
 
 // session is the state of one Run.
@@ -68,6 +72,7 @@ type session struct {
 	uploading   atomic.Bool     // an upload holds the write lock
 	downloading atomic.Bool     // :download: sent, final notice not yet seen
 	dl          *downloader     // receiver only: the download in progress
+	stored      *storedMessages // offline messages shown and to confirm (offline.go)
 	cancel      chan struct{}   // closed when ctx ends: an upload stops
 
 	quitting    atomic.Bool   // Quit was sent (or is about to be)
@@ -149,6 +154,9 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		return err
 	}
 	go s.sendq.run(s.done)
+	s.stored = newStoredMessages(storedPath(opts.StateDir, c.addr, c.user), s.out,
+		func(seq uint64) { s.sendq.push(wire.AckMsg{Seq: seq, Token: c.token}) })
+	go s.stored.run(s.done)
 
 	recvDone := make(chan error, 1)
 	inputDone := make(chan error, 1)
@@ -187,6 +195,7 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 			// be sent politely. The server drops the partial file.
 			c.Close()
 		}
+		s.stored.save()
 		s.sendq.flush()
 		if c.send(wire.Quit{Token: c.token}) == nil && !s.downloading.Load() {
 			// (During a download the server would answer only after
@@ -317,13 +326,18 @@ func (s *session) show(q wire.Query) bool {
 	case wire.Carbon:
 		mine := wire.FoldName(q.Sender) == wire.FoldName(s.c.user)
 		s.out.line(s.render.carbon(q.Sender, q.Target, q.Text, mine))
+	case wire.RelayQueued:
+		s.showStored(q) // offline.go
 	case wire.NotOnline:
 		s.lastMu.Lock()
 		to := s.lastSent
 		s.lastMu.Unlock()
-		if q.Reason == wire.ReasonNotOnline && to != "" {
+		switch {
+		case q.Reason == wire.ReasonNotOnline && to != "":
 			s.out.line("! " + Sanitize(to) + " is not online")
-		} else {
+		case q.Reason == wire.ReasonQueued && to != "":
+			s.out.line("queued for " + Sanitize(to) + " (offline)")
+		default:
 			s.out.line("! message not delivered: " + Sanitize(q.Reason))
 		}
 	default:
@@ -406,6 +420,7 @@ func (s *session) quit(readErr error) error {
 		}
 	}
 	s.quitting.Store(true)
+	s.stored.save() // offline messages shown: recorded and confirmed
 	s.sendq.flush() // confirmations first, or the server keeps those files
 	if err := s.c.send(wire.Quit{Token: s.c.token}); err == nil {
 		t := time.NewTimer(s.opts.QuitTimeout)
