@@ -1,8 +1,10 @@
 // Command demo is the main job behind `make demo`: it starts a real server
-// on a free loopback port with a fresh account file and spool, drives two
-// real client processes through a scripted conversation and a file
-// transfer, prints the transcript, stops the server and exits non-zero
-// unless every expected line was seen and the file arrived intact.
+// on a free loopback port with a fresh account file, spool and offline
+// message store, drives real client processes through a scripted
+// conversation, a file transfer and a message delivered at log-in to a
+// user who was offline when it was sent, prints the transcript, stops the
+// server and exits non-zero unless every expected line was seen and the
+// file arrived intact.
 package main
 
 import (
