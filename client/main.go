@@ -59,7 +59,8 @@ Examples:
    (end of input quits):
    printf 'hello bob\n:online:\n' | SSLM_PASSWORD="$PW" client --user alice --to bob --no-timestamps
 
-   One message, exit status 1 if bob is not online:
+   One message; if bob is offline the server keeps it for him ("queued for bob
+   (offline)", exit status 0); exit status 1 if there is no bob, or his queue is full:
    SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob "build 42 is green"
 
    Files wait on the server until their recipient fetches them (bob may be
@@ -87,6 +88,10 @@ While chatting:
    :delete_account:     delete your account and the files waiting for it
    :help:               all commands
 
+Messages sent to you while you were offline are shown once you log in, as
+"[sent 10:00, 30 Nov] alice: text"; --config-dir remembers which were shown, so
+none shows twice.
+
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
 Progress bars go to stderr when it is a terminal. The password comes from
 --password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
@@ -104,13 +109,14 @@ Options go before the send, upload or download command.`,
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
 			&cli.StringFlag{Name: "downloads", Value: defaultDownloads, Usage: "save downloaded files into `DIR` (created 0700 if missing)", EnvVars: []string{"SSLM_DOWNLOADS"}},
-			// Account commands, mute and export (issue 8, acctcli).
-			&cli.StringFlag{Name: "config-dir", Usage: "keep the mute lists in `DIR` (default: $XDG_CONFIG_HOME/sslm, else ~/.config/sslm)", EnvVars: []string{"SSLM_CONFIG_DIR"}},
+			// What the client keeps between sessions: mute lists, the offline
+			// messages already shown.
+			&cli.StringFlag{Name: "config-dir", Usage: "`DIR` where the client keeps what it remembers between sessions: mute lists, which offline messages were shown (default: $XDG_CONFIG_HOME/sslm, else ~/.config/sslm)", EnvVars: []string{"SSLM_CONFIG_DIR"}},
 		},
 		Action: runChat,
 		Commands: []*cli.Command{{
 			Name:      "send",
-			Usage:     "send one message, then quit; fails if the target is not online",
+			Usage:     "send one message, then quit; a target who is offline gets it at their next log-in (if the server keeps offline messages); fails if there is no such user",
 			ArgsUsage: "TEXT...",
 			Flags: []cli.Flag{
 				&cli.StringFlag{Name: "to", Usage: "`NAME` to send to (required)", EnvVars: []string{"SSLM_TO"}},
@@ -171,6 +177,7 @@ func runChat(cc *cli.Context) error {
 		Downloads:    cc.String("downloads"),
 		Progress:     con.progress(),
 		ConfigDir:    cc.String("config-dir"),
+		StateDir:     stateDir(cc.String("config-dir")),
 	}
 	verb := "logged in"
 	if cc.Bool("signup") {
@@ -234,11 +241,30 @@ func runSend(cc *cli.Context) error {
 		return err
 	}
 	defer done()
-	if err := messenger.Send(ctx, conn, to, text); err != nil {
+	queued, err := messenger.SendTo(ctx, conn, to, text)
+	if err != nil {
 		return runError(err)
+	}
+	if queued {
+		fmt.Fprintf(con.out, "queued for %s (offline)\n", messenger.Sanitize(to))
+		return nil
 	}
 	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
 	return nil
+}
+
+// stateDir is where the client keeps its state: --config-dir, or the
+// default configuration directory ("" if there is none: then nothing is
+// remembered).
+func stateDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	d, err := messenger.DefaultConfigDir()
+	if err != nil {
+		return ""
+	}
+	return d
 }
 
 // runUpload is the one-shot upload command.

@@ -21,6 +21,7 @@ import (
 	"sslmessager/internal/admin"
 	"sslmessager/internal/bans"
 	"sslmessager/internal/metrics"
+	"sslmessager/internal/offline"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/spool"
@@ -48,7 +49,9 @@ func newApp() *cli.App {
 		Name:  "server",
 		Usage: "run an SSL-Messager server",
 		Description: `Serves the SSL-Messager protocol over TLS. Accounts live in --users (created
-empty if missing); files sent to users wait in --spool until they download them.
+empty if missing); files sent to users wait in --spool until they download them,
+and direct messages sent to users while they are offline wait in --offline until
+they next log in.
 
 Examples:
    gencert && server                         certificates in certs/, listen on :18443
@@ -94,6 +97,10 @@ func serverFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-queued-files", Value: spool.DefaultMaxQueuedFiles, Usage: "at most `N` files queued for one recipient, uploads in progress included (0: no limit)"},
 		&cli.Int64Flag{Name: "spool-max", Value: 0, Usage: "`BYTES` the whole spool may hold, all recipients together (0: no limit)"},
 		&cli.Int64Flag{Name: "min-free-disk", Value: spool.DefaultMinFreeDisk, Usage: "`BYTES` of disk space uploads must leave free on the spool's file system (0: no floor)"},
+		// Offline direct messages.
+		&cli.StringFlag{Name: "offline", Value: "offline", Usage: "`DIR` where direct messages to offline users wait for them (stored in the clear)", EnvVars: []string{"SSLM_OFFLINE"}},
+		&cli.IntFlag{Name: "max-offline-msgs", Value: offline.DefaultMaxPerRecipient, Usage: "at most `N` undelivered messages stored for one recipient (0: no limit)"},
+		&cli.Int64Flag{Name: "offline-max", Value: offline.DefaultMaxTotalBytes, Usage: "`BYTES` the stored offline messages may take together (0: no limit)"},
 		&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
 		&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
 		&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
@@ -141,7 +148,7 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--pprof: %w", err)
 		}
 	}
-	for _, name := range []string{"max-queued-files", "spool-max", "min-free-disk"} {
+	for _, name := range []string{"max-queued-files", "spool-max", "min-free-disk", "max-offline-msgs", "offline-max"} {
 		if cc.Int64(name) < 0 {
 			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int64(name))
 		}
@@ -171,6 +178,14 @@ func run(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	off, err := offline.Open(cc.String("offline"), offline.Options{
+		MaxPerRecipient: offlineLimit(cc.Int("max-offline-msgs")),
+		MaxTotalBytes:   offlineLimit(cc.Int64("offline-max")),
+		Logger:          logger,
+	})
+	if err != nil {
+		return err
+	}
 	var mx *metrics.Metrics
 	var metricsL net.Listener
 	if a := cc.String("metrics"); a != "" {
@@ -181,7 +196,7 @@ func run(cc *cli.Context) error {
 		mx = metrics.New()
 		cfg.Events = mx
 	}
-	cfg.Accounts, cfg.Spool, cfg.Logger = acc, sp, logger
+	cfg.Accounts, cfg.Spool, cfg.Offline, cfg.Logger = acc, sp, off, logger
 	cfg.CheckInterval = cc.Duration("check-interval")
 	cfg.Bans = banList
 	srv, err := relay.New(cfg)
@@ -329,6 +344,14 @@ func liveConfig(cc *cli.Context) (relay.Config, error) {
 func zeroIsNoLimit[T int | int64](v T) T {
 	if v == 0 {
 		return spool.NoLimit
+	}
+	return v
+}
+
+// offlineLimit maps a flag's 0 ("no limit") to offline.NoLimit.
+func offlineLimit[T int | int64](v T) T {
+	if v == 0 {
+		return offline.NoLimit
 	}
 	return v
 }

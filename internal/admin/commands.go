@@ -371,11 +371,9 @@ func (a *Admin) userdel(_ Request, args string) Result {
 	}
 	n := a.d.Relay.EndUser(u.Name, wire.ReasonAccountDeleted)
 	a.d.Relay.Unmute(u.Name)
-	files := 0
-	if a.d.Spool != nil {
-		if files, err = a.d.Spool.RemoveAll(u.Name); err != nil {
-			return failf("deleted %s, %d sessions ended, but its queued files: %v", u.Name, n, err)
-		}
+	files, err := a.d.Relay.DropUserData(u.Name)
+	if err != nil {
+		return failf("deleted %s, %d sessions ended, but its queued files or stored messages: %v", u.Name, n, err)
 	}
 	return okf("deleted %s: %d sessions ended, %d queued files removed", u.Name, n, files)
 }

@@ -267,22 +267,40 @@ func checkText(s string) error {
 	return nil
 }
 
+// NotDeliveredError is Send's error when the server refused a message
+// for an offline user (their queue or the server's storage is full).
+type NotDeliveredError struct{ Target, Reason string }
+
+func (e *NotDeliveredError) Error() string {
+	return "message to " + Sanitize(e.Target) + " not delivered: " + Sanitize(e.Reason)
+}
+
 // Send is the one-shot send: it sends text to the user to, then quits, and
-// reads the server's answers until END. It returns a *NotOnlineError when
-// the server answered CNT (to was not online), a *ClosedError for any END
-// other than <end accepted>. c must be logged in; Send closes nothing.
+// reads the server's answers until END. It returns nil when the message
+// was relayed, or stored for to, who is offline (SendTo tells which); a
+// *NotOnlineError when the server answered CNT <user not online> (no such
+// user, or a server that stores no offline messages), a
+// *NotDeliveredError for another CNT, a *ClosedError for any END other
+// than <end accepted>. c must be logged in; Send closes nothing.
 func Send(ctx context.Context, c *Conn, to, text string) error {
+	_, err := SendTo(ctx, c, to, text)
+	return err
+}
+
+// SendTo is Send that also reports whether the server stored the message
+// for an offline user (queued) instead of relaying it at once.
+func SendTo(ctx context.Context, c *Conn, to, text string) (queued bool, err error) {
 	if c.token == "" {
-		return errors.New("not logged in")
+		return false, errors.New("not logged in")
 	}
 	if err := wire.CheckUserName(to); err != nil {
-		return fmt.Errorf("target: %w", err)
+		return false, fmt.Errorf("target: %w", err)
 	}
 	if err := checkText(text); err != nil {
-		return err
+		return false, err
 	}
 	if text == "" {
-		return errors.New("empty message")
+		return false, errors.New("empty message")
 	}
 	deadline := time.Now().Add(SendTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
@@ -294,10 +312,10 @@ func Send(ctx context.Context, c *Conn, to, text string) error {
 	defer stop()
 
 	if err := c.send(wire.Msg{Target: to, Sender: c.user, Text: text, Token: c.token}); err != nil {
-		return err
+		return false, err
 	}
 	if err := c.send(wire.Quit{Token: c.token}); err != nil {
-		return err
+		return false, err
 	}
 	var notOnline error
 	for {
@@ -308,18 +326,25 @@ func Send(ctx context.Context, c *Conn, to, text string) error {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
-			return err
+			return false, err
 		}
 		switch q := q.(type) {
 		case wire.NotOnline:
-			notOnline = &NotOnlineError{Target: to}
+			switch q.Reason {
+			case wire.ReasonNotOnline:
+				notOnline = &NotOnlineError{Target: to}
+			case wire.ReasonQueued:
+				queued = true
+			default:
+				notOnline = &NotDeliveredError{Target: to, Reason: q.Reason}
+			}
 		case wire.End:
 			if !q.Fatal && q.Reason == wire.ReasonEndAccepted {
-				return notOnline
+				return queued && notOnline == nil, notOnline
 			}
-			return &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
+			return false, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
 		}
 	}
 }

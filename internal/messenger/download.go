@@ -162,7 +162,7 @@ func (d *downloader) nextHeader() (wire.FileHeader, error) {
 				continue
 			}
 			switch q := q.(type) {
-			case wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline:
+			case wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline, wire.RelayQueued:
 				continue
 			case wire.End:
 				return wire.FileHeader{}, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}

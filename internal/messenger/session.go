@@ -44,6 +44,10 @@ type Options struct {
 	// ConfigDir holds the client's state kept across sessions (the mute
 	// lists); "" is DefaultConfigDir().
 	ConfigDir string
+	// StateDir keeps what the client remembers between sessions, such as
+	// the offline messages already shown (offline.go); "" remembers
+	// nothing.
+	StateDir string
 }
 
 // session is the state of one Run.
@@ -71,6 +75,7 @@ type session struct {
 	uploading   atomic.Bool     // an upload holds the write lock
 	downloading atomic.Bool     // :download: sent, final notice not yet seen
 	dl          *downloader     // receiver only: the download in progress
+	stored      *storedMessages // offline messages shown and to confirm (offline.go)
 	cancel      chan struct{}   // closed when ctx ends: an upload stops
 
 	// Account commands, ping, mute and export (account.go, mute.go,
@@ -163,6 +168,9 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		return err
 	}
 	go s.sendq.run(s.done)
+	s.stored = newStoredMessages(storedPath(opts.StateDir, c.addr, c.user), s.out,
+		func(seq uint64) { s.sendq.push(wire.AckMsg{Seq: seq, Token: c.token}) })
+	go s.stored.run(s.done)
 
 	recvDone := make(chan error, 1)
 	inputDone := make(chan error, 1)
@@ -201,6 +209,7 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 			// be sent politely. The server drops the partial file.
 			c.Close()
 		}
+		s.stored.save()
 		s.sendq.flush()
 		if c.send(wire.Quit{Token: c.token}) == nil && !s.downloading.Load() {
 			// (During a download the server would answer only after
@@ -352,15 +361,20 @@ func (s *session) show(q wire.Query) bool {
 			from = q.Sender
 		}
 		s.remember(from+" → "+q.Target+" (other session)", q.Text)
+	case wire.RelayQueued:
+		s.showStored(q) // offline.go
 	case wire.NotOnline:
 		s.lastMu.Lock()
 		to := s.lastSent
 		s.lastMu.Unlock()
-		note := "message not delivered: " + q.Reason
-		if q.Reason == wire.ReasonNotOnline && to != "" {
+		note, mark := "message not delivered: "+q.Reason, "! "
+		switch {
+		case q.Reason == wire.ReasonNotOnline && to != "":
 			note = to + " is not online"
+		case q.Reason == wire.ReasonQueued && to != "":
+			note, mark = "queued for "+to+" (offline)", ""
 		}
-		s.out.line("! " + Sanitize(note))
+		s.out.line(mark + Sanitize(note))
 		s.remember("!", note)
 	default:
 		return false
@@ -442,6 +456,7 @@ func (s *session) quit(readErr error) error {
 		}
 	}
 	s.quitting.Store(true)
+	s.stored.save() // offline messages shown: recorded and confirmed
 	s.sendq.flush() // confirmations first, or the server keeps those files
 	if err := s.c.send(wire.Quit{Token: s.c.token}); err == nil {
 		t := time.NewTimer(s.opts.QuitTimeout)

@@ -124,13 +124,11 @@ func (c *session) handleDeleteAccount(q wire.DeleteAccount) bool {
 		c.send(lineNoServerError)
 		return true
 	}
-	files := 0
-	if sp := c.srv.cfg.Spool; sp != nil {
-		// The account is gone: an upload to it that commits after this
-		// is removed again (dropIfRecipientGone).
-		if files, err = sp.RemoveAll(c.user); err != nil {
-			c.logger().Error("deleted account: queued files not all removed", "removed", files, "err", err)
-		}
+	// The account is gone: an upload to it that commits after this is
+	// removed again (dropIfRecipientGone).
+	files, err := c.srv.DropUserData(c.user)
+	if err != nil {
+		c.logger().Error("deleted account: its queued files or stored messages not all removed", "removed", files, "err", err)
 	}
 	ended := c.srv.endUserExcept(c.user, wire.ReasonAccountDeleted, c)
 	c.logger().Info("account deleted", "files_removed", files, "other_sessions_ended", ended)

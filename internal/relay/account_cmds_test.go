@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"sslmessager/internal/offline"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/wire"
@@ -280,4 +281,39 @@ func TestAccountQueriesNeedSSLM2(t *testing.T) {
 	e.Send(wire.Ping{Nonce: "1", Token: strings.Repeat("0", 64)})
 	e.Expect(wire.End{Fatal: true, Reason: wire.ReasonProtocol})
 	e.ExpectClosed()
+}
+
+// A deleted account leaves nothing behind for whoever signs up with its
+// name next: neither its queued files nor the messages stored for it while
+// it was offline.
+func TestDeletedAccountLeavesNoStoredMessages(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{Offline: &offline.Options{}})
+	alice := h.DialExt(t)
+	alice.SignUp("alice")
+	bob := h.Dial(t)
+	bob.SignUp("bob")
+	bob.Send(wire.Quit{Token: bob.Token})
+	bob.Expect(wire.End{Reason: wire.ReasonEndAccepted})
+	relaytest.CheckFor(t, 5*time.Second, func() error {
+		if h.Stats().Users != 1 {
+			return fmt.Errorf("bob still online")
+		}
+		return nil
+	})
+	alice.Msg("bob", "for the old bob")
+	alice.Expect(wire.NotOnline{Reason: wire.ReasonQueued})
+	alice.Upload("bob", "old.txt", []byte("old file"))
+	if _, err := h.Accounts.Delete("bob"); err != nil {
+		t.Fatal(err)
+	}
+	if files, err := h.DropUserData("bob"); err != nil || files != 1 {
+		t.Fatalf("DropUserData = %d, %v", files, err)
+	}
+	nb := h.DialExt(t)
+	nb.SignUp("bob")
+	if got := nb.Download(true); len(got) != 0 {
+		t.Fatalf("the new bob got %d files", len(got))
+	}
+	alice.Msg("bob", "for the new bob")
+	nb.Expect(wire.Relay{Target: "bob", Sender: "alice", Text: "for the new bob"})
 }

@@ -31,6 +31,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.dispatchAccount(q)
 	case wire.Admin:
 		return c.handleAdmin(q) // sslm/2 only (admin.go)
+	case wire.AckMsg:
+		return c.handleAckMsg(q) // offline.go
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false
@@ -58,8 +60,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 	}
 	targets := c.srv.hub.lookup(q.Target)
 	if len(targets) == 0 {
-		c.send(lineNotOnline)
-		return true
+		return c.handleOfflineMsg(q) // offline.go
 	}
 	to := targets[0].user
 	line, err := wire.Format(wire.Relay{Target: to, Sender: c.user, Text: q.Text})

@@ -249,7 +249,8 @@ func (c *session) discardUpload(token string) bool {
 
 // getJob is one CMD <get>: the writer goroutine streams it whole.
 type getJob struct {
-	ack bool // the client confirms each file with ACKF; keep files until then
+	ack     bool          // the client confirms each file with ACKF; keep files until then
+	offline *offlineLease // not files: the user's stored messages (offline.go)
 }
 
 // CMD <get> token, CMD <get ack> token
@@ -287,6 +288,9 @@ func (c *session) handleAck(q wire.AckFile) bool {
 // get them after CMD <file send complete>. An error means the stream is
 // broken and the connection must close.
 func (c *session) sendFiles(j *getJob) error {
+	if j.offline != nil {
+		return c.sendOffline(j.offline)
+	}
 	c.out.setDownloading(true)
 	defer c.out.setDownloading(false)
 	sp := c.srv.cfg.Spool

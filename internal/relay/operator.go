@@ -34,3 +34,19 @@ func (s *Server) Sessions() []SessionInfo {
 	}
 	return out
 }
+
+// DropUserData removes what the server holds for the user name after its
+// account was deleted: the files queued for it and the direct messages
+// stored for it while offline, so that whoever signs up with the name next
+// inherits nothing. It returns how many files it removed.
+func (s *Server) DropUserData(name string) (files int, err error) {
+	if sp := s.cfg.Spool; sp != nil {
+		files, err = sp.RemoveAll(name)
+	}
+	if off := s.cfg.Offline; off != nil {
+		if oerr := off.RemoveAll(name); err == nil {
+			err = oerr
+		}
+	}
+	return files, err
+}

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"sslmessager/internal/accounts"
+	"sslmessager/internal/offline"
 	"sslmessager/internal/spool"
 	"sslmessager/internal/wire"
 )
@@ -113,6 +114,7 @@ type Config struct {
 	TLSConfig *tls.Config     // required; a server certificate
 	Accounts  *accounts.Store // required
 	Spool     *spool.Spool    // nil: uploads and downloads are refused
+	Offline   *offline.Store  // nil: a MSG to an offline user gets CNT <user not online>
 	Logger    *slog.Logger    // nil: slog.Default()
 	Events    Events          // nil: nobody is told (see events.go)
 
@@ -229,8 +231,9 @@ type Server struct {
 	loginRate    *rateLimit
 	backoff      *accountBackoff
 	signUps      *rateLimit
-	hsLog        *peerLogLimiter // failed handshakes
-	refuseLog    *peerLogLimiter // connections refused at accept
+	hsLog        *peerLogLimiter  // failed handshakes
+	offline      *offlineDelivery // nil without Config.Offline (offline.go)
+	refuseLog    *peerLogLimiter  // connections refused at accept
 
 	mu          sync.Mutex
 	listeners   map[net.Listener]struct{} // guarded by mu
@@ -278,6 +281,7 @@ func New(cfg Config) (*Server, error) {
 		signUps:      newRateLimit(cfg.MaxSignUpsPerIP, cfg.SignUpWindow),
 		hsLog:        newPeerLogLimiter(handshakeLogPeriod, maxLogPeers),
 		refuseLog:    newPeerLogLimiter(handshakeLogPeriod, maxLogPeers),
+		offline:      newOfflineDelivery(cfg.Offline),
 		listeners:    make(map[net.Listener]struct{}),
 		conns:        make(map[*session]struct{}),
 		handshaking:  make(map[*peerConn]struct{}),

@@ -106,6 +106,7 @@ func (c *session) cleanup() {
 	}
 	c.out.close(nil, true)
 	<-c.writerDone
+	c.srv.offline.leave(c) // offline.go: another session takes over the backlog
 	c.srv.untrack(c)
 	c.srv.nconns.Add(-1)
 }
@@ -225,6 +226,7 @@ func (c *session) admit(u accounts.User) bool {
 	c.in = true
 	c.logger().Info("logged in")
 	c.conn.SetReadDeadline(time.Time{})
+	c.srv.offline.offer(c) // offline.go: stored messages follow ACCEPT
 	return true
 }
 

@@ -544,6 +544,8 @@ func ParseClient(line []byte) (Query, error) {
 		return AckFile{ID: w[0], Token: w[1]}, nil
 	case "PASSWD", "DELACCT", "PING": // sslm/2 only (ext_account.go)
 		return parseAccountQuery(verb, rest)
+	case "ACKM":
+		return parseAckMsg(rest) // sslm/2 only: ext_offline.go
 	}
 	return nil, perr("", "unknown verb %.20q", verb)
 }

@@ -276,6 +276,8 @@ func ParseServer(line []byte) (Query, error) {
 			return Carbon{Target: parts[0], Sender: parts[1], Text: text}, nil
 		}
 		return RelayGroup{Sender: parts[0], Text: text}, nil
+	case "RELAYQ":
+		return parseRelayQueued(rest) // sslm/2 only: ext_offline.go
 	case "CHECK", "PROCEED":
 		if rest != "" {
 			return nil, perr(verb, "takes no words")

@@ -1,8 +1,10 @@
 // Command demo is the main job behind `make demo`: it starts a real server
-// on a free loopback port with a fresh account file and spool, drives two
-// real client processes through a scripted conversation and a file
-// transfer, prints the transcript, stops the server and exits non-zero
-// unless every expected line was seen and the file arrived intact.
+// on a free loopback port with a fresh account file, spool and offline
+// message store, drives real client processes through a scripted
+// conversation, a file transfer and a message delivered at log-in to a
+// user who was offline when it was sent, prints the transcript, stops the
+// server and exits non-zero unless every expected line was seen and the
+// file arrived intact.
 package main
 
 import (
@@ -80,7 +82,7 @@ func (d *demo) run() error {
 			return fmt.Errorf("gencert: %w", err)
 		}
 	}
-	for _, p := range []string{"users.csv", "spool", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
+	for _, p := range []string{"users.csv", "spool", "offline", "config-alice", "config-bob", "config-carol", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
 		os.RemoveAll(filepath.Join(d.dir, p))
 	}
 
@@ -93,6 +95,7 @@ func (d *demo) run() error {
 	d.server = exec.Command(filepath.Join(d.bin, "server"),
 		"--listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--users", filepath.Join(d.dir, "users.csv"), "--spool", filepath.Join(d.dir, "spool"),
+		"--offline", filepath.Join(d.dir, "offline"),
 		"--cert", filepath.Join(certs, "server.pem"), "--key", filepath.Join(certs, "server.key"))
 	d.server.Stdout, d.server.Stderr = logFile, logFile
 	if err := d.server.Start(); err != nil {
@@ -108,11 +111,27 @@ func (d *demo) run() error {
 	if err := os.WriteFile(file, demoFile(), 0o600); err != nil {
 		return err
 	}
-	alice, err := d.startClient("alice", "bob", addr, certs)
+	// carol signs up and leaves at once: she is offline when alice
+	// writes to her later.
+	carol, err := d.startClient("carol", "alice", addr, certs, true)
 	if err != nil {
 		return err
 	}
-	bob, err := d.startClient("bob", "alice", addr, certs)
+	if err := carol.expect("signed up and logged in as carol", d.timeout); err != nil {
+		return err
+	}
+	if err := d.step(carol, ":quit:", nil, ""); err != nil {
+		return err
+	}
+	if err := carol.wait(d.timeout); err != nil {
+		return fmt.Errorf("carol: %w", err)
+	}
+	d.say("== carol signed up and left")
+	alice, err := d.startClient("alice", "bob", addr, certs, true)
+	if err != nil {
+		return err
+	}
+	bob, err := d.startClient("bob", "alice", addr, certs, true)
 	if err != nil {
 		return err
 	}
@@ -134,6 +153,22 @@ func (d *demo) run() error {
 		func() error { return d.step(alice, ":upload: "+file, alice, "upload complete: hello.txt to bob") },
 		func() error { return d.step(bob, ":download:", bob, "saved hello.txt from alice") },
 		func() error { return d.sameFile(file, filepath.Join(d.dir, "downloads-bob", "hello.txt")) },
+		// A direct message to carol, who is offline: the server keeps it
+		// and carol sees it, marked with the time it was sent, when she
+		// logs in.
+		func() error { return d.step(alice, ":toggle:", alice, "group chat off") },
+		func() error { return d.step(alice, ":new_target: carol", alice, "target: carol") },
+		func() error { return d.step(alice, "see you tomorrow, carol", alice, "queued for carol (offline)") },
+		func() error {
+			if carol, err = d.startClient("carol", "alice", addr, certs, false); err != nil {
+				return err
+			}
+			if err := carol.expect("] alice: see you tomorrow, carol", d.timeout); err != nil {
+				return err
+			}
+			d.seen++
+			return d.step(carol, ":quit:", nil, "")
+		},
 		func() error { return d.step(alice, ":quit:", nil, "") },
 		func() error { return d.step(bob, ":quit:", nil, "") },
 	}
@@ -142,7 +177,7 @@ func (d *demo) run() error {
 			return err
 		}
 	}
-	for _, c := range []*client{alice, bob} {
+	for _, c := range []*client{alice, bob, carol} {
 		if err := c.wait(d.timeout); err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
@@ -237,11 +272,15 @@ type client struct {
 	done  chan error
 }
 
-func (d *demo) startClient(name, to, addr, certs string) (*client, error) {
+func (d *demo) startClient(name, to, addr, certs string, signUp bool) (*client, error) {
 	cmd := exec.Command(filepath.Join(d.bin, "client"),
 		"--server", addr, "--ca", filepath.Join(certs, "ca.pem"),
-		"--user", name, "--signup", "--to", to, "--no-timestamps", "--no-color",
-		"--downloads", filepath.Join(d.dir, "downloads-"+name))
+		"--user", name, "--to", to, "--no-timestamps", "--no-color",
+		"--downloads", filepath.Join(d.dir, "downloads-"+name),
+		"--config-dir", filepath.Join(d.dir, "config-"+name))
+	if signUp {
+		cmd.Args = append(cmd.Args, "--signup")
+	}
 	// A clearly fake demo password, passed the way scripts should.
 	cmd.Env = append(os.Environ(), "SSLM_PASSWORD=demo-only-"+name)
 	stdin, err := cmd.StdinPipe()

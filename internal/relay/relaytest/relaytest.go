@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sslmessager/internal/accounts"
+	"sslmessager/internal/offline"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/spool"
@@ -34,6 +35,7 @@ type Server struct {
 	Dir      string          // certificates, users.csv and the spool directory
 	Accounts *accounts.Store // closed by Stop and the test's cleanup
 	Spool    *spool.Spool    // nil with Options.NoSpool
+	Offline  *offline.Store  // nil unless Options.Offline
 
 	t      testing.TB
 	opts   Options
@@ -47,6 +49,10 @@ type Server struct {
 type Options struct {
 	Spool   spool.Options // options of the spool in Dir/spool
 	NoSpool bool          // no spool: file transfer disabled
+	// Offline, if set, stores direct messages to offline users in
+	// Dir/offline with these options; nil leaves offline messages off (a
+	// MSG to an offline user gets CNT <user not online>).
+	Offline *offline.Options
 	// Config may change the configuration before relay.New, for example
 	// its Logger, timeouts or limits. Accounts get the Logger it leaves.
 	// Since every test client comes from 127.0.0.1, Start lifts the
@@ -128,8 +134,19 @@ func (s *Server) start() {
 			t.Fatal(err)
 		}
 	}
+	var off *offline.Store
+	if s.opts.Offline != nil {
+		oo := *s.opts.Offline
+		if oo.Logger == nil {
+			oo.Logger = s.cfg.Logger
+		}
+		if off, err = offline.Open(filepath.Join(s.Dir, "offline"), oo); err != nil {
+			acc.Close()
+			t.Fatal(err)
+		}
+	}
 	cfg := s.cfg
-	cfg.Accounts, cfg.Spool = acc, sp
+	cfg.Accounts, cfg.Spool, cfg.Offline = acc, sp, off
 	srv, err := relay.New(cfg)
 	if err != nil {
 		acc.Close()
@@ -149,7 +166,7 @@ func (s *Server) start() {
 	}
 	s.served = make(chan error, 1)
 	go func(served chan error) { served <- srv.Serve(l) }(s.served)
-	s.Server, s.Addr, s.Accounts, s.Spool = srv, l.Addr().String(), acc, sp
+	s.Server, s.Addr, s.Accounts, s.Spool, s.Offline = srv, l.Addr().String(), acc, sp, off
 }
 
 // Stop shuts the server down gracefully (waiting up to 10 s), fails the
