@@ -82,7 +82,7 @@ func (d *demo) run() error {
 			return fmt.Errorf("gencert: %w", err)
 		}
 	}
-	for _, p := range []string{"users.csv", "spool", "offline", "config-alice", "config-bob", "config-carol", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
+	for _, p := range []string{"users.csv", "bans.csv", "admin.sock", "spool", "offline", "config-alice", "config-bob", "config-carol", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
 		os.RemoveAll(filepath.Join(d.dir, p))
 	}
 
@@ -169,6 +169,19 @@ func (d *demo) run() error {
 			d.seen++
 			return d.step(carol, ":quit:", nil, "")
 		},
+		// The operator, through the admin socket beside users.csv: who is
+		// online, then a direct message from admin to bob.
+		func() error { return d.admin([]string{"online"}, "alice ") },
+		func() error {
+			if err := d.admin([]string{"msg", "bob", "the server restarts at noon"}, "ok"); err != nil {
+				return err
+			}
+			if err := bob.expect("admin: the server restarts at noon", d.timeout); err != nil {
+				return err
+			}
+			d.seen++
+			return nil
+		},
 		func() error { return d.step(alice, ":quit:", nil, "") },
 		func() error { return d.step(bob, ":quit:", nil, "") },
 	}
@@ -189,6 +202,26 @@ func (d *demo) run() error {
 	}
 	d.server = nil
 	d.say("== server stopped")
+	return nil
+}
+
+// admin runs "server admin ARGS..." against the demo's server, prints
+// its answer and checks that it succeeded and that a line of it holds
+// want.
+func (d *demo) admin(args []string, want string) error {
+	d.say("admin < %s", strings.Join(args, " "))
+	cmd := exec.Command(filepath.Join(d.bin, "server"), append([]string{"admin", "--users", filepath.Join(d.dir, "users.csv")}, args...)...)
+	out, err := cmd.CombinedOutput()
+	for _, l := range strings.Split(strings.TrimRight(string(out), "\n"), "\n") {
+		d.say("admin > %s", l)
+	}
+	if err != nil {
+		return fmt.Errorf("server admin %s: %w", strings.Join(args, " "), err)
+	}
+	if !strings.Contains(string(out), want) {
+		return fmt.Errorf("server admin %s: no line holds %q", strings.Join(args, " "), want)
+	}
+	d.seen++
 	return nil
 }
 
