@@ -147,7 +147,12 @@ func reloadAccounts(acc *accounts.Store, srv *relay.Server, log *slog.Logger) er
 	}
 	for _, name := range removed {
 		n := srv.EndUser(name, "account removed")
-		log.Info("account removed from users.csv", "user", name, "sessions_ended", n)
+		// Whoever signs up with the name next inherits nothing.
+		files, err := srv.DropUserData(name)
+		if err != nil {
+			log.Error("account removed from users.csv: its queued files or stored messages not all removed", "user", name, "err", err)
+		}
+		log.Info("account removed from users.csv", "user", name, "sessions_ended", n, "files_removed", files)
 	}
 	for _, name := range added {
 		log.Info("account added from users.csv", "user", name)

@@ -258,6 +258,34 @@ func (s *Store) Create(name, password string) (User, error) {
 	return u, nil
 }
 
+// followRenameLocked makes sure appends go to the file now at s.path: an
+// operator who edits users.csv by hand and saves it by renaming a new file
+// over it leaves s.f on the old, unlinked file, where a sign-up would be
+// written and then lost at the next Reload. When the two differ, the file
+// at the path is opened for appending in place of the old one. Must hold
+// s.fileMu.
+func (s *Store) followRenameLocked() error {
+	open, err := s.f.Stat()
+	if err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
+	now, err := os.Stat(s.path)
+	if err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
+	if os.SameFile(open, now) {
+		return nil
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
+	s.log.Info("accounts: users.csv was replaced on disk; appending to the new file", "file", s.path)
+	s.f.Close()
+	s.f = f
+	return nil
+}
+
 // appendRow writes u as one CSV row at the end of the file and fsyncs it.
 // If the write or the fsync fails, it truncates the file back to its former
 // size; if that fails too, the store refuses further appends so that no row
@@ -276,6 +304,9 @@ func (s *Store) appendRow(u User) error {
 	}
 	if s.broken != nil {
 		return fmt.Errorf("accounts: %s unusable until reopened: %w", s.path, s.broken)
+	}
+	if err := s.followRenameLocked(); err != nil {
+		return err
 	}
 	fi, err := s.f.Stat()
 	if err != nil {

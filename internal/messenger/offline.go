@@ -175,3 +175,21 @@ func (r renderer) stored(sender, text string, sent time.Time) string {
 	plain.timestamps = false
 	return plain.layout("[sent "+sent.Format(layout)+"] "+Sanitize(sender), text, false)
 }
+
+// settle, before a quit, waits (at most QuitTimeout) for the answer to a
+// PING, so that the offline messages the server sent right after ACCEPT
+// have been shown and can be confirmed before END: a chat scripted to quit
+// at once would otherwise leave them stored on the server. Only against a
+// server that speaks sslm/2.
+func (s *session) settle() {
+	if !s.c.Extended() {
+		return
+	}
+	ch, done := s.expectReplies()
+	defer done()
+	const nonce = "quit"
+	if s.c.send(wire.Ping{Nonce: nonce, Token: s.c.token}) != nil {
+		return
+	}
+	s.awaitReply(ch, s.opts.QuitTimeout, func(q wire.Query) bool { return q == wire.Pong{Nonce: nonce} })
+}

@@ -218,6 +218,7 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 			case <-s.recvGone:
 			case <-time.After(opts.QuitTimeout):
 			}
+			s.stored.save() // as in quit: what arrived meanwhile is recorded
 		}
 		c.Close()
 		<-recvDone
@@ -455,6 +456,7 @@ func (s *session) quit(readErr error) error {
 			}
 		}
 	}
+	s.settle()
 	s.quitting.Store(true)
 	s.stored.save() // offline messages shown: recorded and confirmed
 	s.sendq.flush() // confirmations first, or the server keeps those files
@@ -468,6 +470,10 @@ func (s *session) quit(readErr error) error {
 			s.out.line("! the server did not confirm the quit")
 		}
 	}
+	// Offline messages that arrived after the quit was sent were shown but
+	// cannot be confirmed any more: record them, so that when the server
+	// sends them again at the next log-in they are confirmed, not shown.
+	s.stored.save()
 	if readErr != nil {
 		return fmt.Errorf("read input: %w", readErr)
 	}

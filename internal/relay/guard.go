@@ -118,6 +118,15 @@ func (c *session) signUp(q wire.SignUp) (u accounts.User, ok, goOn bool) {
 		c.send(lineSignUpClosed)
 		return u, false, true
 	}
+	if b := s.cfg.Bans; b != nil {
+		// A banned name is not created: whoever sent the PUT would own it,
+		// with their password, once the ban ends.
+		if reason, banned := b.UserBanned(q.User); banned {
+			c.logger().Info("sign-up refused: the name is banned", "user", wire.Quote(q.User))
+			c.end(lineBanned(reason), true)
+			return u, false, false
+		}
+	}
 	peer := peerKey(c.bc.RemoteAddr())
 	if wait, ok := s.signUps.reserve(peer, time.Now()); !ok {
 		s.events.LoginRefused(RefusedSignUpThrottled)

@@ -84,6 +84,16 @@ func (c *session) handleOfflineMsg(q wire.Msg) bool {
 	m, err := d.store.Append(target.Name, c.user, q.Text)
 	switch {
 	case err == nil:
+		if _, still := c.srv.cfg.Accounts.Lookup(target.Name); !still {
+			// Deleted while the message was stored, after the deletion
+			// removed what was stored: remove it too, or it would wait
+			// for whoever signs up with the name next.
+			if err := d.store.RemoveAll(target.Name); err != nil {
+				c.logger().Error("message to a deleted account not removed", "to", target.Name, "err", err)
+			}
+			c.send(lineNotOnline)
+			return true
+		}
 		c.logger().Info("message stored for an offline user", "to", target.Name, "seq", m.Seq)
 		c.send(lineQueued)
 	case errors.Is(err, offline.ErrQueueFull):

@@ -36,10 +36,12 @@ func (s *Server) Sessions() []SessionInfo {
 }
 
 // DropUserData removes what the server holds for the user name after its
-// account was deleted: the files queued for it and the direct messages
-// stored for it while offline, so that whoever signs up with the name next
-// inherits nothing. It returns how many files it removed.
+// account was deleted: the files queued for it, the direct messages stored
+// for it while offline and a mute, so that whoever signs up with the name
+// next inherits nothing (a ban on the name stays: it is the operator's).
+// It returns how many files it removed.
 func (s *Server) DropUserData(name string) (files int, err error) {
+	s.Unmute(name)
 	if sp := s.cfg.Spool; sp != nil {
 		files, err = sp.RemoveAll(name)
 	}

@@ -84,7 +84,14 @@ func (s *Server) Reload(cfg Config) error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	next := *s.conf()
+	admins := next.SignUpClosed
 	applyReloadable(&next, cfg)
+	// Sign-up opened or closed at run time (the admin's signup command)
+	// stays so until the configured value itself changes.
+	if cfg.SignUpClosed == s.signUpConfigured {
+		next.SignUpClosed = admins
+	}
+	s.signUpConfigured = cfg.SignUpClosed
 	s.applyLimits(&next)
 	if cert != nil {
 		s.cert.Store(cert)
@@ -93,8 +100,8 @@ func (s *Server) Reload(cfg Config) error {
 }
 
 // SetSignUpClosed opens (false) or closes (true) sign-up on the running
-// server, as Config.SignUpClosed; a later Reload sets it again from its
-// Config.
+// server, as Config.SignUpClosed, until a restart or a Reload whose
+// Config.SignUpClosed differs from the one configured before.
 func (s *Server) SetSignUpClosed(closed bool) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()

@@ -220,9 +220,10 @@ type Server struct {
 	events Events
 	slots  chan struct{} // global handshake slots
 
-	live     atomic.Pointer[Config]          // the configuration in force (conf)
-	cert     atomic.Pointer[tls.Certificate] // what new handshakes present; nil if cfg brought GetCertificate
-	reloadMu sync.Mutex                      // serializes Reload
+	live             atomic.Pointer[Config]          // the configuration in force (conf)
+	cert             atomic.Pointer[tls.Certificate] // what new handshakes present; nil if cfg brought GetCertificate
+	reloadMu         sync.Mutex                      // serializes Reload
+	signUpConfigured bool                            // guarded by reloadMu; Config.SignUpClosed as last configured (New, Reload)
 
 	// Limits per address (see limits.go and guard.go).
 	connsPerPeer *peerCounter
@@ -289,6 +290,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	live := cfg
 	s.live.Store(&live)
+	s.signUpConfigured = cfg.SignUpClosed
 	if len(tc.Certificates) > 0 && tc.GetCertificate == nil {
 		// New connections get whatever certificate is current: Reload
 		// swaps it.

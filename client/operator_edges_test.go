@@ -8,12 +8,12 @@ import (
 	"sslmessager/internal/relay/relaytest"
 )
 
-// TestReview8ShortChatShowsAnOfflineMessageOnce: carol's chat is scripted
+// TestShortChatShowsAnOfflineMessageOnce: carol's chat is scripted
 // (stdin from a pipe, as in the README's example) and ends at once. It
 // shows alice's stored message; the next log-in with the same
 // --config-dir must not show it again (the server may send it again only
 // if the ACKM was lost, and then the client's own mark hides it).
-func TestReview8ShortChatShowsAnOfflineMessageOnce(t *testing.T) {
+func TestShortChatShowsAnOfflineMessageOnce(t *testing.T) {
 	bin := buildClient(t)
 	s := &testServer{relaytest.Start(t, relaytest.Options{Offline: &offline.Options{}})}
 	config := t.TempDir()

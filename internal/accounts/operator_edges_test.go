@@ -7,12 +7,12 @@ import (
 	"testing"
 )
 
-// TestReview8SignUpBetweenHandEditAndReloadIsKept: the operator saves a
+// TestSignUpBetweenHandEditAndReloadIsKept: the operator saves a
 // hand-edited users.csv the way the README calls safest (a new file
 // renamed over the old one) and then sends SIGHUP. A sign-up that the
 // server acknowledged between the save and the SIGHUP must survive the
 // reload: it was fsynced and the client heard ACCEPT.
-func TestReview8SignUpBetweenHandEditAndReloadIsKept(t *testing.T) {
+func TestSignUpBetweenHandEditAndReloadIsKept(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "users.csv")
 	s := openTest(t, path)
 	for _, n := range []string{"alice", "bob"} {

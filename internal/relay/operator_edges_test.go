@@ -11,11 +11,11 @@ import (
 	"sslmessager/internal/wire"
 )
 
-// TestReview8DeletedAccountLeavesNoMuteBehind: an admin mutes bob; bob
+// TestDeletedAccountLeavesNoMuteBehind: an admin mutes bob; bob
 // deletes his own account (DELACCT) and the name is free. Whoever signs up
 // as bob next is a new person and must not inherit the old account's mute
 // (userdel lifts it; DELACCT must too).
-func TestReview8DeletedAccountLeavesNoMuteBehind(t *testing.T) {
+func TestDeletedAccountLeavesNoMuteBehind(t *testing.T) {
 	h := relaytest.Start(t, relaytest.Options{})
 	alice := h.DialExt(t)
 	alice.SignUp("alice")
@@ -42,11 +42,11 @@ func TestReview8DeletedAccountLeavesNoMuteBehind(t *testing.T) {
 	}
 }
 
-// TestReview8SignUpOfABannedNameCreatesNoAccount: the user name bob is
+// TestSignUpOfABannedNameCreatesNoAccount: the user name bob is
 // banned (say for 7d, after userdel bob). A PUT bob is refused with
 // END * <banned: ...>, but must not create the account: otherwise whoever
 // sent it owns the name, with their password, when the ban ends.
-func TestReview8SignUpOfABannedNameCreatesNoAccount(t *testing.T) {
+func TestSignUpOfABannedNameCreatesNoAccount(t *testing.T) {
 	bl, err := bans.Open(filepath.Join(t.TempDir(), "bans.csv"))
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,12 @@ import (
 	"sslmessager/internal/wire"
 )
 
-// TestReview8HandRemovedAccountTakesItsDataAlong: the operator removes bob
+// TestHandRemovedAccountTakesItsDataAlong: the operator removes bob
 // from users.csv by hand and sends SIGHUP, as the README describes. bob's
 // stored offline messages and queued files must go with the account (as
 // with userdel and DELACCT): otherwise whoever signs up as bob next reads
 // what alice wrote to the old bob.
-func TestReview8HandRemovedAccountTakesItsDataAlong(t *testing.T) {
+func TestHandRemovedAccountTakesItsDataAlong(t *testing.T) {
 	st := newState(t)
 	offDir := filepath.Join(st.dir, "offline")
 	srv := st.start(t, "--offline", offDir, "--log-level", "info")
@@ -49,12 +49,12 @@ func TestReview8HandRemovedAccountTakesItsDataAlong(t *testing.T) {
 
 func isOnline(q wire.Query) bool { _, ok := q.(wire.OnlineList); return ok }
 
-// TestReview8SignUpClosedByAdminSurvivesReload: `server admin signup
+// TestSignUpClosedByAdminSurvivesReload: `server admin signup
 // closed`, then a SIGHUP that changes nothing about --signup (say a
 // certificate renewal's `systemctl reload`). The README says signup
 // changes live in memory and a restart lifts them; a reload must not
 // silently reopen sign-up.
-func TestReview8SignUpClosedByAdminSurvivesReload(t *testing.T) {
+func TestSignUpClosedByAdminSurvivesReload(t *testing.T) {
 	st := newState(t)
 	srv := st.start(t, "--log-level", "info")
 	st.mustAdmin(t, "signup", "closed")
