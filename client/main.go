@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,23 +30,39 @@ const (
 	defaultCA = "certs/" + pki.CAFile
 	// defaultDownloads is where :download: and the download command save.
 	defaultDownloads = "./" + messenger.DefaultDownloads
-	// maxSignUpTries is how many sign-up attempts a terminal user gets on
-	// one connection (the server allows a few more).
-	maxSignUpTries = 3
+	// maxPasswordTries is how many tries a terminal user gets for a
+	// password: a wrong one at log-in, a confirmation that does not match
+	// or a refused sign-up (the server allows a few more).
+	maxPasswordTries = 3
 )
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// usageError is a command line that cannot work as given: the client
+// exits with status 2 for it (1 for every other failure).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitStatus is 2 for a usageError, else 1.
+func exitStatus(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
 }
 
 func newApp() *cli.App {
 	return &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
-		UsageText: "client [options]\nclient [options] send --to NAME TEXT...\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
+		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
 		Description: `Logs in (or signs up with --signup), then sends every line you type to your
 target and prints what others send you. The server is verified against --ca
 (the ca.pem of the server's CA); verification is never skipped.
@@ -164,6 +181,9 @@ func runChat(cc *cli.Context) error {
 	if cc.Args().Present() {
 		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
 	}
+	if err := checkPipedTarget(cc); err != nil {
+		return err
+	}
 	ctx, con, conn, done, err := openSession(cc)
 	if err != nil {
 		return err
@@ -198,6 +218,22 @@ func runChat(cc *cli.Context) error {
 	return runError(conn.Run(ctx, con.in, con.out, opts))
 }
 
+// checkPipedTarget refuses a chat with stdin from a pipe or file and no
+// valid --to: the target prompt would take the script's first line.
+func checkPipedTarget(cc *cli.Context) error {
+	if _, tty := terminalFd(cc.App.Reader); tty {
+		return nil
+	}
+	to := cc.String("to")
+	if to == "" {
+		return usageError{errors.New("no target: with input from a pipe or file, use --to NAME (or SSLM_TO)")}
+	}
+	if err := wire.CheckUserName(to); err != nil {
+		return usageError{fmt.Errorf("--to %s: %w", messenger.Sanitize(to), err)}
+	}
+	return nil
+}
+
 func runError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted")
@@ -230,8 +266,13 @@ func runSend(cc *cli.Context) error {
 		return err
 	}
 	text := strings.Join(cc.Args().Slice(), " ")
+	if !cc.Args().Present() {
+		if text, err = readSendText(cc.App.Reader); err != nil {
+			return err
+		}
+	}
 	if strings.TrimSpace(text) == "" {
-		return errors.New("send: no text: use send --to NAME TEXT...")
+		return errors.New("send: no text: use send --to NAME TEXT..., or give the text on stdin")
 	}
 	if n := utf8.RuneCountInString(text); n > wire.MaxTextRunes {
 		return fmt.Errorf("send: text of %d characters, the limit is %d", n, wire.MaxTextRunes)
@@ -251,6 +292,26 @@ func runSend(cc *cli.Context) error {
 	}
 	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
 	return nil
+}
+
+// readSendText reads the text of send from stdin when it is not a
+// terminal: all of it, without the line end at its end ("" from a
+// terminal). More than a message can carry is refused without reading on.
+func readSendText(in io.Reader) (string, error) {
+	if _, tty := terminalFd(in); tty || in == nil {
+		return "", nil
+	}
+	// A character is at most 4 bytes; one byte more tells "too long".
+	limit := int64(4*wire.MaxTextRunes + 3)
+	b, err := io.ReadAll(io.LimitReader(in, limit+1))
+	if err != nil {
+		return "", fmt.Errorf("send: read the text from stdin: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return "", fmt.Errorf("send: the text on stdin is longer than %d characters, the limit", wire.MaxTextRunes)
+	}
+	text := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(text, "\r"), nil
 }
 
 // stateDir is where the client keeps its state: --config-dir, or the
