@@ -73,12 +73,14 @@ Examples:
    client --server chat.example.org:18443 --ca ~/sslm/ca.pem --user alice
 
    Scripted, with stdin from a pipe and the password from the environment
-   (end of input quits):
+   (end of input quits; --to is required; exit status 1 if a line was not
+   delivered, each such line is reported with "!"):
    printf 'hello bob\n:online:\n' | SSLM_PASSWORD="$PW" client --user alice --to bob --no-timestamps
 
    One message; if bob is offline the server keeps it for him ("queued for bob
    (offline)", exit status 0); exit status 1 if there is no bob, or his queue is full:
    SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob "build 42 is green"
+   echo "build 42 is green" | SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob
 
    Files wait on the server until their recipient fetches them (bob may be
    offline). Each command exits with status 1 on any failure: upload stops at
@@ -111,8 +113,9 @@ none shows twice.
 
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
 Progress bars go to stderr when it is a terminal. The password comes from
---password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
-is a terminal. :passwd: and :delete_account: ask for passwords without echo on
+--password-file (or SSLM_PASSWORD_FILE), or SSLM_PASSWORD (not both; a
+byte-order mark and a trailing CR are removed), else it is asked without echo
+when stdin is a terminal (3 tries). :passwd: and :delete_account: ask for passwords without echo on
 a terminal; with stdin from a pipe they read them as the next input lines.
 Options go before the send, upload or download command.`,
 		HideHelpCommand: true,
@@ -122,7 +125,7 @@ Options go before the send, upload or download command.`,
 			&cli.StringFlag{Name: "user", Usage: "user `NAME` (asked when stdin is a terminal)", EnvVars: []string{"SSLM_USER"}},
 			&cli.StringFlag{Name: "password-file", Usage: "read the password from the first line of `FILE` (or set SSLM_PASSWORD)", EnvVars: []string{"SSLM_PASSWORD_FILE"}},
 			&cli.BoolFlag{Name: "signup", Usage: "create the account, then log in", EnvVars: []string{"SSLM_SIGNUP"}},
-			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked when missing)", EnvVars: []string{"SSLM_TO"}},
+			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked on a terminal; required when stdin is a pipe or file)", EnvVars: []string{"SSLM_TO"}},
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
 			&cli.StringFlag{Name: "downloads", Value: defaultDownloads, Usage: "save downloaded files into `DIR` (created 0700 if missing)", EnvVars: []string{"SSLM_DOWNLOADS"}},
