@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -228,5 +229,75 @@ func TestClientBinaryDownloadWhenServerShutsDown(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "saved report.txt") {
 		t.Errorf("stdout %q: the file saved is not reported", stdout)
+	}
+}
+
+// Issue 9, item 5 (one-shot half): an upload whose session the server ends
+// after the file is stored, before the client's quit (or before it heard
+// that the file was stored), exits 1 with the server's reason.
+func TestClientBinaryUploadWhenServerShutsDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := buildClient(t)
+	s := startServer(t)
+	common := []string{"--server", s.Addr, "--ca", s.CAFile}
+	for _, u := range []string{"alice", "bob"} {
+		if out, errOut, code := runOnce(t, bin, "", []string{"SSLM_PASSWORD=pw-of-" + u, "SSLM_USER=" + u}, append(common, "--signup", "--to", "x")...); code != 0 {
+			t.Fatalf("sign-up: exit %d, stdout %q, stderr %q", code, out, errOut)
+		}
+	}
+	file := filepath.Join(t.TempDir(), "report.txt")
+	if err := os.WriteFile(file, []byte("the report\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// stdout is a pipe with room for the first line only: the client stops
+	// at "upload complete", before it quits.
+	first := "uploading report.txt (11 B) to bob…\n"
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	size, err := unix.FcntlInt(w.Fd(), unix.F_GETPIPE_SZ, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(bytes.Repeat([]byte{'.'}, size-len(first))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitLimit)
+	defer cancel()
+	cmd := clientCmd(ctx, bin, []string{"SSLM_PASSWORD=pw-of-alice", "SSLM_USER=alice"}, append(common, "upload", "--to", "bob", file)...)
+	var errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = w, &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	relaytest.CheckFor(t, waitLimit, func() error {
+		if metas, err := s.Spool.List("bob", 10); err != nil || len(metas) != 1 {
+			return fmt.Errorf("bob's queue: %v, %v", metas, err)
+		}
+		return nil
+	})
+	go s.Shutdown(ctx)
+	s.waitOnline(t)
+
+	out, _ := io.ReadAll(r)
+	err = cmd.Wait()
+	stdout := strings.TrimLeft(string(out), ".")
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit = %v, want status 1; stdout %q, stderr %q", err, stdout, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "error: the server closed the session: server shutting down") {
+		t.Errorf("stderr %q lacks the server's reason; stdout %q", errOut.String(), stdout)
+	}
+	// The file may be stored before the server could say so: then the
+	// session ends before "upload complete".
+	if stdout != first+"upload complete: report.txt to bob\n" && stdout != first {
+		t.Errorf("stdout %q", stdout)
 	}
 }
