@@ -230,7 +230,11 @@ func TestClientBinary(t *testing.T) {
 			{[]string{"SSLM_PASSWORD=pw-of-erin"}, args("--user", "erin.x", "--signup"), "error: sign-up refused: invalid username: " + wire.ErrUserName.Error()},
 			{[]string{"SSLM_PASSWORD=pw-of-alice"}, args("--user", "alice", "send", "--to", "help", "hi"), "error: target: " + wire.ErrReservedName.Error()},
 		} {
-			_, errOut, code := runOnce(t, bin, "", tt.env, tt.args...)
+			a := tt.args
+			if !slices.Contains(a, "send") {
+				a = append([]string{"--to", "bob"}, a...) // a piped chat needs a target
+			}
+			_, errOut, code := runOnce(t, bin, "", tt.env, a...)
 			if code != 1 || !strings.Contains(errOut, tt.want) {
 				t.Errorf("%v: exit %d, stderr %q, want %q", tt.args, code, errOut, tt.want)
 			}
@@ -251,7 +255,7 @@ func TestClientBinary(t *testing.T) {
 	t.Run("wrong CA", func(t *testing.T) {
 		other := relaytest.Certs(t)
 		_, errOut, code := runOnce(t, bin, "", []string{"SSLM_PASSWORD=pw-of-alice"},
-			"--server", s.Addr, "--ca", filepath.Join(other, pki.CAFile), "--user", "alice")
+			"--server", s.Addr, "--ca", filepath.Join(other, pki.CAFile), "--user", "alice", "--to", "bob")
 		if code != 1 || !strings.Contains(errOut, "SHA256:") || !strings.Contains(errOut, "--ca") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}

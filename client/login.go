@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"sslmessager/internal/messenger"
+	"sslmessager/internal/wire"
 )
 
 // console is the program's standard streams, and whether they are
@@ -25,6 +26,10 @@ type console struct {
 	stdinTTY  bool
 	stdoutTTY bool
 	stderrTTY bool
+
+	// readPassword reads a line without echo from the terminal on stdin
+	// (nil: term.ReadPassword; tests replace it).
+	readPassword func() ([]byte, error)
 }
 
 func newConsole(app *cli.App) *console {
@@ -94,7 +99,11 @@ func (c *console) askLine(prompt string) (string, error) {
 // askPassword prompts on errw and reads a password without echo.
 func (c *console) askPassword(prompt string) (string, error) {
 	fmt.Fprint(c.errw, prompt)
-	p, err := term.ReadPassword(c.inFd)
+	read := c.readPassword
+	if read == nil {
+		read = func() ([]byte, error) { return term.ReadPassword(c.inFd) }
+	}
+	p, err := read()
 	fmt.Fprintln(c.errw)
 	if err != nil {
 		return "", fmt.Errorf("read password: %w", err)
@@ -120,8 +129,8 @@ func resolveCredentials(cc *cli.Context, con *console) (credentials, error) {
 		return credentials{}, errors.New("--ca is empty: the client needs the server's ca.pem")
 	}
 	file := cc.String("password-file")
-	envPass := os.Getenv("SSLM_PASSWORD")
-	if file != "" && envPass != "" {
+	envPass := cleanPassword(os.Getenv("SSLM_PASSWORD"))
+	if file != "" && os.Getenv("SSLM_PASSWORD") != "" {
 		return credentials{}, errors.New("both --password-file (or SSLM_PASSWORD_FILE) and SSLM_PASSWORD are set: use one")
 	}
 	var cr credentials
@@ -160,7 +169,20 @@ func resolveCredentials(cc *cli.Context, con *console) (credentials, error) {
 	return cr, nil
 }
 
-// readPasswordFile returns the first line of path without its line end.
+// byteOrderMark is U+FEFF in UTF-8, which some editors put at the start
+// of a text file.
+const byteOrderMark = "\ufeff"
+
+// cleanPassword drops what editors and shells add around a password: a
+// leading UTF-8 byte-order mark and a trailing LF, CR LF or CR.
+func cleanPassword(p string) string {
+	p = strings.TrimPrefix(p, byteOrderMark)
+	p = strings.TrimSuffix(p, "\n")
+	return strings.TrimSuffix(p, "\r")
+}
+
+// readPasswordFile returns the first line of path without its line end or
+// a leading byte-order mark.
 func readPasswordFile(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -171,7 +193,7 @@ func readPasswordFile(path string) (string, error) {
 	if err != nil && !errors.Is(err, io.EOF) {
 		return "", fmt.Errorf("password file %s: %w", path, err)
 	}
-	line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	line = cleanPassword(line)
 	if line == "" {
 		return "", fmt.Errorf("password file %s: the first line is empty", path)
 	}
@@ -179,35 +201,50 @@ func readPasswordFile(path string) (string, error) {
 }
 
 // askNewOrOldPassword asks for the password on the terminal, twice for a
-// new account.
+// new account: a confirmation that does not match is asked again, up to
+// maxPasswordTries times in all.
 func askNewOrOldPassword(con *console, signUp bool) (string, error) {
-	p, err := con.askPassword("password: ")
-	if err != nil {
-		return "", err
-	}
-	if p == "" {
-		return "", errors.New("no password given")
-	}
-	if signUp {
+	for try := 1; ; try++ {
+		p, err := con.askPassword("password: ")
+		if err != nil {
+			return "", err
+		}
+		if p == "" {
+			return "", errors.New("no password given")
+		}
+		if !signUp {
+			return p, nil
+		}
 		again, err := con.askPassword("password again: ")
 		if err != nil {
 			return "", err
 		}
-		if again != p {
-			return "", errors.New("the passwords do not match")
+		if again == p {
+			return p, nil
 		}
+		if try >= maxPasswordTries {
+			return "", fmt.Errorf("the passwords do not match (%d tries)", try)
+		}
+		fmt.Fprintln(con.errw, "the passwords do not match; try again")
 	}
-	return p, nil
 }
 
-// connectAndLogin dials the server and logs in or signs up. A refused
-// sign-up is asked again on a terminal, at most maxSignUpTries times.
+// connectAndLogin dials the server and logs in or signs up.
 func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr credentials) (*messenger.Conn, error) {
-	conn, err := messenger.Dial(ctx, cc.String("server"), cc.String("ca"))
+	dial := func() (*messenger.Conn, error) { return messenger.Dial(ctx, cc.String("server"), cc.String("ca")) }
+	return loginWithTries(dial, con, cr, cc.Bool("signup"), cc.String("password-file") == "" && os.Getenv("SSLM_PASSWORD") == "")
+}
+
+// loginWithTries connects with dial and logs in or signs up. On a
+// terminal, a refused sign-up is asked again (user name and password), and
+// a wrong password at log-in is asked again when it was typed (asked is
+// true), each at most maxPasswordTries times in all; the server closes the
+// connection after a wrong password, so each try dials again.
+func loginWithTries(dial func() (*messenger.Conn, error), con *console, cr credentials, signUp, asked bool) (*messenger.Conn, error) {
+	conn, err := dial()
 	if err != nil {
 		return nil, err
 	}
-	signUp := cc.Bool("signup")
 	what := "log-in"
 	if signUp {
 		what = "sign-up"
@@ -218,7 +255,23 @@ func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr cred
 			return conn, nil
 		}
 		var re *messenger.RefusedError
-		if !errors.As(err, &re) || !re.Retry || !con.stdinTTY || try >= maxSignUpTries {
+		isRefusal := errors.As(err, &re)
+		if isRefusal && !signUp && !re.Retry && re.Reason == wire.ReasonBadLogin && asked && con.stdinTTY && try < maxPasswordTries {
+			// Like ssh: the password is asked again.
+			conn.Close()
+			fmt.Fprintln(con.errw, "incorrect username or password; try again")
+			if cr.pass, err = con.askPassword("password: "); err != nil {
+				return nil, err
+			}
+			if cr.pass == "" {
+				return nil, errors.New("no password given")
+			}
+			if conn, err = dial(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if !isRefusal || !re.Retry || !con.stdinTTY || try >= maxPasswordTries {
 			conn.Close()
 			if re != nil {
 				return nil, fmt.Errorf("%s refused: %s", what, messenger.Sanitize(re.Reason))

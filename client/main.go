@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strings"
@@ -29,23 +30,39 @@ const (
 	defaultCA = "certs/" + pki.CAFile
 	// defaultDownloads is where :download: and the download command save.
 	defaultDownloads = "./" + messenger.DefaultDownloads
-	// maxSignUpTries is how many sign-up attempts a terminal user gets on
-	// one connection (the server allows a few more).
-	maxSignUpTries = 3
+	// maxPasswordTries is how many tries a terminal user gets for a
+	// password: a wrong one at log-in, a confirmation that does not match
+	// or a refused sign-up (the server allows a few more).
+	maxPasswordTries = 3
 )
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
+}
+
+// usageError is a command line that cannot work as given: the client
+// exits with status 2 for it (1 for every other failure).
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+// exitStatus is 2 for a usageError, else 1.
+func exitStatus(err error) int {
+	var ue usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
 }
 
 func newApp() *cli.App {
 	return &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
-		UsageText: "client [options]\nclient [options] send --to NAME TEXT...\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
+		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
 		Description: `Logs in (or signs up with --signup), then sends every line you type to your
 target and prints what others send you. The server is verified against --ca
 (the ca.pem of the server's CA); verification is never skipped.
@@ -56,12 +73,14 @@ Examples:
    client --server chat.example.org:18443 --ca ~/sslm/ca.pem --user alice
 
    Scripted, with stdin from a pipe and the password from the environment
-   (end of input quits):
+   (end of input quits; --to is required; exit status 1 if a line was not
+   delivered, each such line is reported with "!"):
    printf 'hello bob\n:online:\n' | SSLM_PASSWORD="$PW" client --user alice --to bob --no-timestamps
 
    One message; if bob is offline the server keeps it for him ("queued for bob
    (offline)", exit status 0); exit status 1 if there is no bob, or his queue is full:
    SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob "build 42 is green"
+   echo "build 42 is green" | SSLM_PASSWORD_FILE=~/.sslm-pass client --user alice send --to bob
 
    Files wait on the server until their recipient fetches them (bob may be
    offline). Each command exits with status 1 on any failure: upload stops at
@@ -94,8 +113,9 @@ none shows twice.
 
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
 Progress bars go to stderr when it is a terminal. The password comes from
---password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
-is a terminal. :passwd: and :delete_account: ask for passwords without echo on
+--password-file (or SSLM_PASSWORD_FILE), or SSLM_PASSWORD (not both; a
+byte-order mark and a trailing CR are removed), else it is asked without echo
+when stdin is a terminal (3 tries). :passwd: and :delete_account: ask for passwords without echo on
 a terminal; with stdin from a pipe they read them as the next input lines.
 Options go before the send, upload or download command.`,
 		HideHelpCommand: true,
@@ -105,7 +125,7 @@ Options go before the send, upload or download command.`,
 			&cli.StringFlag{Name: "user", Usage: "user `NAME` (asked when stdin is a terminal)", EnvVars: []string{"SSLM_USER"}},
 			&cli.StringFlag{Name: "password-file", Usage: "read the password from the first line of `FILE` (or set SSLM_PASSWORD)", EnvVars: []string{"SSLM_PASSWORD_FILE"}},
 			&cli.BoolFlag{Name: "signup", Usage: "create the account, then log in", EnvVars: []string{"SSLM_SIGNUP"}},
-			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked when missing)", EnvVars: []string{"SSLM_TO"}},
+			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked on a terminal; required when stdin is a pipe or file)", EnvVars: []string{"SSLM_TO"}},
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
 			&cli.StringFlag{Name: "downloads", Value: defaultDownloads, Usage: "save downloaded files into `DIR` (created 0700 if missing)", EnvVars: []string{"SSLM_DOWNLOADS"}},
@@ -164,6 +184,9 @@ func runChat(cc *cli.Context) error {
 	if cc.Args().Present() {
 		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
 	}
+	if err := checkPipedTarget(cc); err != nil {
+		return err
+	}
 	ctx, con, conn, done, err := openSession(cc)
 	if err != nil {
 		return err
@@ -198,6 +221,22 @@ func runChat(cc *cli.Context) error {
 	return runError(conn.Run(ctx, con.in, con.out, opts))
 }
 
+// checkPipedTarget refuses a chat with stdin from a pipe or file and no
+// valid --to: the target prompt would take the script's first line.
+func checkPipedTarget(cc *cli.Context) error {
+	if _, tty := terminalFd(cc.App.Reader); tty {
+		return nil
+	}
+	to := cc.String("to")
+	if to == "" {
+		return usageError{errors.New("no target: with input from a pipe or file, use --to NAME (or SSLM_TO)")}
+	}
+	if err := wire.CheckUserName(to); err != nil {
+		return usageError{fmt.Errorf("--to %s: %w", messenger.Sanitize(to), err)}
+	}
+	return nil
+}
+
 func runError(err error) error {
 	if errors.Is(err, context.Canceled) {
 		return errors.New("interrupted")
@@ -230,8 +269,13 @@ func runSend(cc *cli.Context) error {
 		return err
 	}
 	text := strings.Join(cc.Args().Slice(), " ")
+	if !cc.Args().Present() {
+		if text, err = readSendText(cc.App.Reader); err != nil {
+			return err
+		}
+	}
 	if strings.TrimSpace(text) == "" {
-		return errors.New("send: no text: use send --to NAME TEXT...")
+		return errors.New("send: no text: use send --to NAME TEXT..., or give the text on stdin")
 	}
 	if n := utf8.RuneCountInString(text); n > wire.MaxTextRunes {
 		return fmt.Errorf("send: text of %d characters, the limit is %d", n, wire.MaxTextRunes)
@@ -251,6 +295,26 @@ func runSend(cc *cli.Context) error {
 	}
 	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
 	return nil
+}
+
+// readSendText reads the text of send from stdin when it is not a
+// terminal: all of it, without the line end at its end ("" from a
+// terminal). More than a message can carry is refused without reading on.
+func readSendText(in io.Reader) (string, error) {
+	if _, tty := terminalFd(in); tty || in == nil {
+		return "", nil
+	}
+	// A character is at most 4 bytes; one byte more tells "too long".
+	limit := int64(4*wire.MaxTextRunes + 3)
+	b, err := io.ReadAll(io.LimitReader(in, limit+1))
+	if err != nil {
+		return "", fmt.Errorf("send: read the text from stdin: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return "", fmt.Errorf("send: the text on stdin is longer than %d characters, the limit", wire.MaxTextRunes)
+	}
+	text := strings.TrimSuffix(string(b), "\n")
+	return strings.TrimSuffix(text, "\r"), nil
 }
 
 // stateDir is where the client keeps its state: --config-dir, or the

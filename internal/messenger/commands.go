@@ -122,7 +122,7 @@ func cmdNewTarget(s *session, arg string) (bool, error) {
 		}
 	}
 	if err := wire.CheckUserName(arg); err != nil {
-		s.out.line("! target unchanged: " + err.Error())
+		s.refused("! target unchanged: " + err.Error())
 		return false, nil
 	}
 	s.target = arg

@@ -312,10 +312,10 @@ func SendTo(ctx context.Context, c *Conn, to, text string) (queued bool, err err
 	defer stop()
 
 	if err := c.send(wire.Msg{Target: to, Sender: c.user, Text: text, Token: c.token}); err != nil {
-		return false, err
+		return false, c.closedBy(err)
 	}
 	if err := c.send(wire.Quit{Token: c.token}); err != nil {
-		return false, err
+		return false, c.closedBy(err)
 	}
 	var notOnline error
 	for {
@@ -328,7 +328,7 @@ func SendTo(ctx context.Context, c *Conn, to, text string) (queued bool, err err
 			if ctx.Err() != nil {
 				return false, ctx.Err()
 			}
-			return false, err
+			return false, c.closedBy(err)
 		}
 		switch q := q.(type) {
 		case wire.NotOnline:

@@ -79,6 +79,9 @@ type downloader struct {
 	// (the chat session's handle); nil skips messages and fails on the
 	// rest. done ends the download.
 	other func(wire.Query) (done bool, err error)
+	// cutShort says the one-shot session ended before the server
+	// confirmed the quit: finish does not report a clean download.
+	cutShort bool
 
 	files    int // files received, whatever became of them
 	saved    int // new files saved
@@ -118,6 +121,11 @@ func (d *downloader) finish() error {
 		d.out.line("! download journal: " + Sanitize(err.Error()))
 	}
 	switch {
+	case d.cutShort:
+		// The session ended before the server confirmed the quit: the
+		// files are saved, but their confirmations may be lost. A file
+		// that comes again is recognised by the received-record file.
+		d.out.line("saved " + plural(d.saved+d.again, "file") + " before the session ended; one the server sends again is not saved twice")
 	case d.files == 0:
 		d.out.line("no files waiting")
 	default:

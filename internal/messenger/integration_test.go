@@ -98,10 +98,12 @@ func TestIntegrationChat(t *testing.T) {
 	alice.typeLine(t, ":status:")
 	waitOutput(t, alice.out, "status: user alice, target carol, group chat off, server "+s.Addr+"\n")
 
-	// :quit: returns nil and the server shows alice offline.
+	// :quit: ends the session; Run reports the line carol did not get.
+	// The server shows alice offline.
 	alice.typeLine(t, ":quit:")
-	if err := alice.wait(t); err != nil {
-		t.Fatalf("alice Run = %v", err)
+	var ue *UndeliveredError
+	if err := alice.wait(t); !errors.As(err, &ue) || ue.Lines != 1 {
+		t.Fatalf("alice Run = %v, want 1 line not delivered", err)
 	}
 	s.waitOnline(t, "only Bob", func(n []string) bool { return slices.Equal(n, []string{"Bob"}) })
 

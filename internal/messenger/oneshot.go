@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -93,7 +94,7 @@ func Upload(ctx context.Context, c *Conn, to string, paths []string, opts Transf
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return err
+			return c.closedBy(err)
 		}
 		p.linef("upload complete: %s to %s", name, who)
 	}
@@ -123,7 +124,7 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return err
+		return c.closedBy(err)
 	}
 	d := newDownloader(c, dir, p)
 	if opts.syncDir != nil {
@@ -167,11 +168,40 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 			break
 		}
 	}
+	// Quit before the summary: a session the server ended instead (it is
+	// shutting down) must not read as a clean download.
+	qerr := c.quitOneShot(ctx)
+	d.cutShort = qerr != nil
 	ferr := d.finish()
-	if err := c.quitOneShot(ctx); err != nil {
-		return err
+	if qerr != nil {
+		return qerr
 	}
 	return ferr
+}
+
+// endReadLimit bounds the look for the server's END after a one-shot
+// command's write or read failed.
+const endReadLimit = 2 * time.Second
+
+// closedBy explains err, a one-shot command's failure: when the
+// connection broke, the server's END still to be read says why (a server
+// shutting down sends END <server shutting down> before it closes), as a
+// *ClosedError; otherwise "connection to the server lost: " and err.
+// Other errors are returned as they are.
+func (c *Conn) closedBy(err error) error {
+	var ce *ClosedError
+	var oe *net.OpError
+	switch {
+	case errors.As(err, &ce):
+		return err
+	case errors.As(err, &oe), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+	default:
+		return err
+	}
+	if _, rerr := c.expect(endReadLimit, func(wire.Query) bool { return false }); errors.As(rerr, &ce) {
+		return ce
+	}
+	return fmt.Errorf("connection to the server lost: %w", err)
 }
 
 // expect reads server lines until one that match accepts, skipping the
@@ -209,7 +239,7 @@ func (c *Conn) quitOneShot(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return err
+		return c.closedBy(err)
 	}
 	_, err := c.expect(QuitTimeout, func(q wire.Query) bool {
 		e, ok := q.(wire.End)

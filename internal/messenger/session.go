@@ -66,6 +66,11 @@ type session struct {
 	lastMu   sync.Mutex
 	lastSent string // target of the last direct message, for CNT lines
 
+	// Scripts (plain mode): what was not delivered, and whether lines were
+	// sent since the server last answered everything (sync.go).
+	undelivered atomic.Int64 // input lines refused here or by the server
+	unsynced    bool         // input loop only
+
 	// File transfer (files.go).
 	downloads   string
 	sendq       *sendQueue      // confirmations and repeated gets
@@ -110,7 +115,9 @@ type session struct {
 // :quit:. Run returns nil after a quit the server confirmed (or did not
 // answer within QuitTimeout), a *ClosedError or another error when the
 // server ended the session or the connection broke, and ctx.Err() when ctx
-// ended. Run closes the connection before it returns.
+// ended. In plain mode (not Terminal) a session that ended as asked
+// returns an *UndeliveredError when input lines were not delivered (see
+// sync.go). Run closes the connection before it returns.
 //
 // When the server ends the session while the input loop is blocked reading
 // in, Run returns at once; that goroutine then ends at its next line or
@@ -223,6 +230,9 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		c.Close()
 		<-recvDone
 		err = ctx.Err()
+	}
+	if n := s.undelivered.Load(); err == nil && s.term == nil && n > 0 {
+		err = &UndeliveredError{Lines: int(n)}
 	}
 	c.Close()
 	close(s.done)
@@ -375,6 +385,9 @@ func (s *session) show(q wire.Query) bool {
 		case q.Reason == wire.ReasonQueued && to != "":
 			note, mark = "queued for "+to+" (offline)", ""
 		}
+		if q.Reason != wire.ReasonQueued {
+			s.undelivered.Add(1)
+		}
 		s.out.line(mark + Sanitize(note))
 		s.remember("!", note)
 	default:
@@ -405,9 +418,19 @@ func (s *session) inputLoop() error {
 		case line == "":
 		case strings.EqualFold(line, ":quit:"):
 			return s.quit(nil)
+		case parseInput(line).kind == inputCommand:
+			// A command runs (:new_target: NAME sets the target) or is
+			// refused; it never becomes the target.
+			quit, err := s.handle(line)
+			if err != nil {
+				return err
+			}
+			if quit {
+				return s.quit(nil)
+			}
 		default:
 			if err := wire.CheckUserName(line); err != nil {
-				s.out.line("! " + err.Error())
+				s.refused("! target: " + err.Error())
 				continue
 			}
 			s.target = line
@@ -420,7 +443,8 @@ func (s *session) inputLoop() error {
 			return nil
 		}
 		if errors.Is(err, errInputTooLong) {
-			s.out.linef("! line not sent: longer than %d characters", wire.MaxTextRunes)
+			s.syncOutput()
+			s.refused(fmt.Sprintf("! line not sent: longer than %d characters", wire.MaxTextRunes))
 			continue
 		}
 		if err != nil {
@@ -490,13 +514,16 @@ func (s *session) handle(line string) (quit bool, err error) {
 	case inputMessage:
 		return false, s.sendText(in.text)
 	}
+	// What the command prints follows the answers to the lines before.
+	s.syncOutput()
+	defer func() { s.unsynced = true }()
 	cmd := lookupCommand(in.name)
 	switch {
 	case cmd == nil:
-		s.out.line("unknown command :" + Sanitize(in.name) + ":, try :help:")
+		s.refused("unknown command :" + Sanitize(in.name) + ":, try :help:")
 		return false, nil
 	case in.arg != "" && !cmd.takesArg:
-		s.out.line("! :" + cmd.name + ": takes no argument")
+		s.refused("! :" + cmd.name + ": takes no argument")
 		return false, nil
 	}
 	return cmd.run(s, in.arg)
@@ -505,7 +532,8 @@ func (s *session) handle(line string) (quit bool, err error) {
 // sendText sends a message to the target, or to the group in group chat.
 func (s *session) sendText(text string) error {
 	if err := checkText(text); err != nil {
-		s.out.line("! " + err.Error())
+		s.syncOutput()
+		s.refused("! " + err.Error())
 		return nil
 	}
 	var q wire.Query
@@ -524,10 +552,12 @@ func (s *session) sendText(text string) error {
 	s.remember(label, text)
 	err := s.c.send(q)
 	if errors.Is(err, wire.ErrField) {
-		s.out.line("! message not sent: " + Sanitize(err.Error()))
+		s.syncOutput()
+		s.refused("! message not sent: " + Sanitize(err.Error()))
 		s.remember("!", "message not sent: "+err.Error())
 		return nil
 	}
+	s.unsynced = true
 	return err
 }
 

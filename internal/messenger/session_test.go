@@ -91,8 +91,11 @@ func TestSessionAgainstScriptedServer(t *testing.T) {
 	}
 	fc.send(wire.End{Reason: wire.ReasonEndAccepted})
 	fc.tc.Close()
-	if err := r.wait(t); err != nil {
-		t.Fatalf("Run = %v, want nil", err)
+	// Not delivered: to bob (not online), the over-long line, :bogus:
+	// and ":quit: now".
+	var ue *UndeliveredError
+	if err := r.wait(t); !errors.As(err, &ue) || ue.Lines != 4 {
+		t.Fatalf("Run = %v, want 4 input lines not delivered", err)
 	}
 	if strings.Contains(r.out.String(), "CHECK") {
 		t.Error("CHECK was printed")
@@ -179,7 +182,23 @@ func TestSessionAsksForTarget(t *testing.T) {
 	fc.expectCarbons()
 	waitOutput(t, r.out, "target: ")
 	r.typeLine(t, "bad name")
-	waitOutput(t, r.out, "! user name")
+	waitOutput(t, r.out, "! target: user name")
+	// A command at the target prompt runs, or is refused; it never
+	// becomes the target.
+	r.typeLine(t, ":online:")
+	if q := fc.next(); q != (wire.Online{Token: testToken}) {
+		t.Fatalf("got %#v, want :online: run at the target prompt", q)
+	}
+	r.typeLine(t, ":nosuch:")
+	waitOutput(t, r.out, "unknown command :nosuch:")
+	r.typeLine(t, ":new_target: carol")
+	waitOutput(t, r.out, "target: carol\n")
+	r.typeLine(t, "hi carol")
+	if q := fc.next(); q != (wire.Msg{Target: "carol", Sender: "alice", Text: "hi carol", Token: testToken}) {
+		t.Fatalf("got %#v", q)
+	}
+	r.typeLine(t, ":new_target:")
+	waitOutput(t, r.out, "target: carol\ntarget: ")
 	r.typeLine(t, " bob ")
 	r.typeLine(t, "hi")
 	if q := fc.next(); q != (wire.Msg{Target: "bob", Sender: "alice", Text: "hi", Token: testToken}) {
