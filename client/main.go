@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/messenger"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/wire"
@@ -35,14 +36,15 @@ const (
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(cliflags.Reorder(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(cliflags.ExitStatus(err))
 	}
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
 		UsageText: "client [options]\nclient [options] send --to NAME TEXT...\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
@@ -97,7 +99,8 @@ Progress bars go to stderr when it is a terminal. The password comes from
 --password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
 is a terminal. :passwd: and :delete_account: ask for passwords without echo on
 a terminal; with stdin from a pipe they read them as the next input lines.
-Options go before the send, upload or download command.`,
+Options of the send, upload and download commands may come before or after
+their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "server `ADDRESS` (host:port)", EnvVars: []string{"SSLM_SERVER"}},
@@ -139,6 +142,8 @@ Options go before the send, upload or download command.`,
 			Action: runDownload,
 		}},
 	}
+	cliflags.Setup(app)
+	return app
 }
 
 // openSession resolves the credentials, connects and logs in, under a
@@ -162,7 +167,7 @@ func openSession(cc *cli.Context) (context.Context, *console, *messenger.Conn, f
 // runChat is the interactive (or piped) session.
 func runChat(cc *cli.Context) error {
 	if cc.Args().Present() {
-		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
+		return cliflags.Usagef(cc.App, "unexpected argument %q; to send one message: client send --to NAME TEXT...", cc.Args().First())
 	}
 	ctx, con, conn, done, err := openSession(cc)
 	if err != nil {
@@ -290,7 +295,7 @@ func runUpload(cc *cli.Context) error {
 // runDownload is the one-shot download command.
 func runDownload(cc *cli.Context) error {
 	if cc.Args().Present() {
-		return fmt.Errorf("download: unexpected argument %q (to choose the directory: download --dir DIR)", cc.Args().First())
+		return cliflags.Usagef(cc.App, "download: unexpected argument %q; to choose the directory: download --dir DIR", cc.Args().First())
 	}
 	dir := cc.String("dir")
 	if dir == "" {

@@ -88,7 +88,7 @@ func writer(cc *cli.Context) io.Writer {
 // The errors of Go's flag package and of urfave/cli's environment
 // variables, which onUsageError rewrites.
 var (
-	invalidValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for flag -(\S+): (.*)$`)
+	invalidValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-+([^\s:]+): (.*)$`)
 	envValue     = regexp.MustCompile(`^could not parse "(.*)" (?:as \S+ value )?from (?:env var|environment variable) "?([^" ]+)"?.* for flag (\S+): (.*)$`)
 	undefined    = regexp.MustCompile(`^flag provided but not defined: -+(\S+)$`)
 	needsArg     = regexp.MustCompile(`^flag needs an argument: -+(\S+)$`)
