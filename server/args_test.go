@@ -130,3 +130,13 @@ func TestSizeFromConfigFile(t *testing.T) {
 		t.Errorf("flag over file: %v", err)
 	}
 }
+
+// TestMissingCertHintOnce checks that a missing server certificate is one
+// error line with one hint (it used to carry two).
+func TestMissingCertHintOnce(t *testing.T) {
+	code, _, stderr := runServerBinary(t, "--listen", "127.0.0.1:0", "--cert", "none.pem")
+	if code != 1 || !strings.HasPrefix(stderr, "error: load server certificate none.pem: no such file or directory (") ||
+		strings.Count(stderr, "gencert") != 1 || strings.Count(stderr, "(") != 1 {
+		t.Errorf("missing certificate: exit %d, %q", code, stderr)
+	}
+}
