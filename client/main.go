@@ -205,6 +205,11 @@ func runChat(cc *cli.Context) error {
 
 func runError(err error) error {
 	if errors.Is(err, context.Canceled) {
+		var pe *messenger.PartialUploadError
+		if errors.As(err, &pe) {
+			// Keep the list of files delivered.
+			return &messenger.PartialUploadError{Delivered: pe.Delivered, NotDelivered: pe.NotDelivered, Err: errors.New("interrupted")}
+		}
 		return errors.New("interrupted")
 	}
 	return err

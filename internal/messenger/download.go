@@ -245,6 +245,10 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	// The file stays open, and so locked against removeStaleParts in
 	// another client, until it has its name.
 	if werr == nil {
+		// Checked: the file gets the mode a new file of the user's gets.
+		werr = f.Chmod(savedFileMode())
+	}
+	if werr == nil {
 		werr = f.Sync()
 	}
 	var final string
@@ -253,9 +257,7 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	}
 	if werr != nil {
 		d.notSaved++
-		if pe, ok := werr.(*fs.PathError); ok {
-			werr = pe.Err
-		}
+		werr = describeFileError(werr) // without the temporary file's name
 		d.out.line("! " + desc + ": not saved (" + Sanitize(werr.Error()) + "), kept on the server")
 		return false, nil
 	}
