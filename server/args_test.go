@@ -140,3 +140,24 @@ func TestMissingCertHintOnce(t *testing.T) {
 		t.Errorf("missing certificate: exit %d, %q", code, stderr)
 	}
 }
+
+// TestMakeRunServerLoopback checks that make run-server listens on
+// loopback only, as the README says, and that CI checks go mod tidy.
+func TestMakeRunServerLoopback(t *testing.T) {
+	data, err := os.ReadFile("../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, recipe, _ := strings.Cut(string(data), "\nrun-server:")
+	recipe, _, _ = strings.Cut(recipe, "\n\n")
+	if !strings.Contains(recipe, "$(BIN)/server --listen 127.0.0.1:18443 ") {
+		t.Errorf("run-server does not listen on 127.0.0.1:18443:%s", recipe)
+	}
+	ci, err := os.ReadFile("../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(ci), "go mod tidy -diff") {
+		t.Errorf(".ci/run does not check go mod tidy")
+	}
+}
