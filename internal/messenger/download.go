@@ -257,7 +257,7 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	}
 	if werr != nil {
 		d.notSaved++
-		werr = describeFileError(werr) // without the temporary file's name
+		werr = hideTempName(werr)
 		d.out.line("! " + desc + ": not saved (" + Sanitize(werr.Error()) + "), kept on the server")
 		return false, nil
 	}

@@ -689,7 +689,7 @@ func TestFileErrorsHideTemporaryNames(t *testing.T) {
 		&os.LinkError{Op: "rename", Old: tmp, New: filepath.Join(dir, "a.txt"), Err: syscall.EXDEV},
 		&fs.PathError{Op: "sync", Path: tmp, Err: syscall.EIO},
 	} {
-		if got := describeFileError(err).Error(); strings.Contains(got, tempPrefix) || strings.Contains(got, dir) {
+		if got := hideTempName(err).Error(); strings.Contains(got, tempPrefix) || strings.Contains(got, dir) {
 			t.Errorf("%v shown as %q", err, got)
 		}
 	}

@@ -69,11 +69,19 @@ func describeFileError(err error) error {
 	if errors.As(err, &pe) {
 		return pe.Err
 	}
-	// A link or rename names both files, one of them our temporary file:
-	// the user knows neither by that name.
-	var le *os.LinkError
-	if errors.As(err, &le) {
-		return le.Err
+	return err
+}
+
+// hideTempName drops the file names from a *fs.PathError or *os.LinkError
+// made while saving a download (they name our temporary file, which the
+// user does not know), keeping the cause; other errors are returned as
+// they are.
+func hideTempName(err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
 	}
 	return err
 }
