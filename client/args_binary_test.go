@@ -23,7 +23,7 @@ func TestClientBinaryArgs(t *testing.T) {
 		{[]string{"download", "junk"}, `error: download: unexpected argument "junk"`},
 		{[]string{"download", "--dir"}, `error: --dir needs a value (see client --help)`},
 		{[]string{"--bogus"}, `error: unknown flag --bogus (see client --help)`},
-		{[]string{"upload", "a.txt", "--bogus"}, `error: unknown flag --bogus (see client --help)`},
+		{[]string{"upload", "--bogus", "a.txt"}, `error: unknown flag --bogus (see client --help)`},
 		{[]string{"--signup=maybe"}, `error: --signup: "maybe" is not true or false (see client --help)`},
 	} {
 		out, errOut, code := runOnce(t, bin, "", nil, c.args...)

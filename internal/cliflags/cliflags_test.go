@@ -34,6 +34,8 @@ func TestReorder(t *testing.T) {
 		{[]string{"client", "upload", "a", "--", "--to", "b"}, []string{"client", "upload", "--", "a", "--to", "b"}},
 		{[]string{"client", "upload", "a", "--to", "bob", "--", "-v"}, []string{"client", "upload", "--to", "bob", "--", "a", "-v"}},
 		{[]string{"client", "upload", "-", "--to", "bob"}, []string{"client", "upload", "--to", "bob", "-"}},
+		{[]string{"client", "upload", "it", "is", "-5", "--to", "bob"}, []string{"client", "upload", "--to", "bob", "--", "it", "is", "-5"}},
+		{[]string{"client", "upload", "--to", "bob", "a", "-x"}, []string{"client", "upload", "--to", "bob", "--", "a", "-x"}},
 		{[]string{"client", "admin", "kick", "--to", "x"}, []string{"client", "admin", "kick", "--to", "x"}},
 		{[]string{"client", "junk", "--to", "x"}, []string{"client", "junk", "--to", "x"}},
 		{[]string{"client"}, []string{"client"}},

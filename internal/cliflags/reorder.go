@@ -11,7 +11,9 @@ import (
 // the first argument: "client upload report.pdf --to bob" becomes
 // "client upload --to bob report.pdf". A flag of the app's own (global)
 // flags given after the command goes before the command's name. "--"
-// ends the flags: what follows it stays an argument. Commands listed in
+// ends the flags: what follows it stays an argument, and so does a word
+// that looks like a flag but is none of the command's or the app's (the
+// arguments then follow a "--"). Commands listed in
 // keep (e.g. one that passes its arguments on verbatim) are left alone.
 func Reorder(app *cli.App, args []string, keep ...string) []string {
 	if len(args) < 2 {
@@ -59,9 +61,12 @@ func Reorder(app *cli.App, args []string, keep ...string) []string {
 		dst := &flags
 		vals := local
 		if _, ok := local[flagName(a)]; !ok {
-			if _, ok := global[flagName(a)]; ok {
-				dst, vals = &globals, global
+			if _, ok := global[flagName(a)]; !ok {
+				// Not a flag of ours: an argument ("send --to bob it is -5").
+				positional = append(positional, a)
+				continue
 			}
+			dst, vals = &globals, global
 		}
 		*dst = append(*dst, a)
 		if takesValue(vals, a) && j+1 < len(rest) {
@@ -69,12 +74,18 @@ func Reorder(app *cli.App, args []string, keep ...string) []string {
 			*dst = append(*dst, rest[j])
 		}
 	}
+	dashed := false
 	for k, p := range positional {
 		if p == "--" {
 			// "a -- -x" becomes "-- a -x": every one stays an argument.
-			positional = append([]string{"--"}, append(positional[:k:k], positional[k+1:]...)...)
+			positional = append(positional[:k:k], positional[k+1:]...)
+			dashed = true
 			break
 		}
+		dashed = dashed || isFlag(p)
+	}
+	if dashed {
+		positional = append([]string{"--"}, positional...)
 	}
 	out := make([]string, 0, len(args)+1)
 	out = append(out, args[:i]...)
