@@ -36,6 +36,7 @@ func TestReorder(t *testing.T) {
 		{[]string{"client", "upload", "-", "--to", "bob"}, []string{"client", "upload", "--to", "bob", "-"}},
 		{[]string{"client", "upload", "it", "is", "-5", "--to", "bob"}, []string{"client", "upload", "--to", "bob", "--", "it", "is", "-5"}},
 		{[]string{"client", "upload", "--to", "bob", "a", "-x"}, []string{"client", "upload", "--to", "bob", "--", "a", "-x"}},
+		{[]string{"client", "upload", "--bogus", "a", "--to", "bob"}, []string{"client", "upload", "--bogus", "--to", "bob", "a"}},
 		{[]string{"client", "admin", "kick", "--to", "x"}, []string{"client", "admin", "kick", "--to", "x"}},
 		{[]string{"client", "junk", "--to", "x"}, []string{"client", "junk", "--to", "x"}},
 		{[]string{"client"}, []string{"client"}},

@@ -12,8 +12,8 @@ import (
 // "client upload --to bob report.pdf". A flag of the app's own (global)
 // flags given after the command goes before the command's name. "--"
 // ends the flags: what follows it stays an argument, and so does a word
-// that looks like a flag but is none of the command's or the app's (the
-// arguments then follow a "--"). Commands listed in
+// after an argument that looks like a flag but is none of the command's
+// or the app's (the arguments then follow a "--"). Commands listed in
 // keep (e.g. one that passes its arguments on verbatim) are left alone.
 func Reorder(app *cli.App, args []string, keep ...string) []string {
 	if len(args) < 2 {
@@ -61,12 +61,17 @@ func Reorder(app *cli.App, args []string, keep ...string) []string {
 		dst := &flags
 		vals := local
 		if _, ok := local[flagName(a)]; !ok {
-			if _, ok := global[flagName(a)]; !ok {
-				// Not a flag of ours: an argument ("send --to bob it is -5").
+			_, isGlobal := global[flagName(a)]
+			switch {
+			case isGlobal:
+				dst, vals = &globals, global
+			case len(positional) > 0:
+				// Not a flag of ours, after an argument: an argument too
+				// ("send --to bob it is -5").
 				positional = append(positional, a)
 				continue
 			}
-			dst, vals = &globals, global
+			// Not a flag of ours, before any argument: the parser says so.
 		}
 		*dst = append(*dst, a)
 		if takesValue(vals, a) && j+1 < len(rest) {
