@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/messenger"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/wire"
@@ -37,7 +38,8 @@ const (
 )
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
+	app := newApp()
+	if err := app.Run(cliflags.Reorder(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(exitStatus(err))
 	}
@@ -53,13 +55,13 @@ func (e usageError) Unwrap() error { return e.error }
 func exitStatus(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) {
-		return 2
+		return cliflags.ExitUsage
 	}
-	return 1
+	return cliflags.ExitStatus(err)
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
 		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
@@ -117,7 +119,8 @@ Progress bars go to stderr when it is a terminal. The password comes from
 byte-order mark and a trailing CR are removed), else it is asked without echo
 when stdin is a terminal (3 tries). :passwd: and :delete_account: ask for passwords without echo on
 a terminal; with stdin from a pipe they read them as the next input lines.
-Options go before the send, upload or download command.`,
+Options of the send, upload and download commands may come before or after
+their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "server", Value: defaultServer, Usage: "server `ADDRESS` (host:port)", EnvVars: []string{"SSLM_SERVER"}},
@@ -159,6 +162,8 @@ Options go before the send, upload or download command.`,
 			Action: runDownload,
 		}},
 	}
+	cliflags.Setup(app)
+	return app
 }
 
 // openSession resolves the credentials, connects and logs in, under a
@@ -182,7 +187,7 @@ func openSession(cc *cli.Context) (context.Context, *console, *messenger.Conn, f
 // runChat is the interactive (or piped) session.
 func runChat(cc *cli.Context) error {
 	if cc.Args().Present() {
-		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
+		return cliflags.Usagef(cc.App, "unexpected argument %q; to send one message: client send --to NAME TEXT...", cc.Args().First())
 	}
 	if err := checkPipedTarget(cc); err != nil {
 		return err
@@ -239,6 +244,11 @@ func checkPipedTarget(cc *cli.Context) error {
 
 func runError(err error) error {
 	if errors.Is(err, context.Canceled) {
+		var pe *messenger.PartialUploadError
+		if errors.As(err, &pe) {
+			// Keep the list of files delivered.
+			return &messenger.PartialUploadError{Delivered: pe.Delivered, NotDelivered: pe.NotDelivered, Err: errors.New("interrupted")}
+		}
 		return errors.New("interrupted")
 	}
 	return err
@@ -354,7 +364,7 @@ func runUpload(cc *cli.Context) error {
 // runDownload is the one-shot download command.
 func runDownload(cc *cli.Context) error {
 	if cc.Args().Present() {
-		return fmt.Errorf("download: unexpected argument %q (to choose the directory: download --dir DIR)", cc.Args().First())
+		return cliflags.Usagef(cc.App, "download: unexpected argument %q; to choose the directory: download --dir DIR", cc.Args().First())
 	}
 	dir := cc.String("dir")
 	if dir == "" {

@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
 	"gopkg.in/yaml.v3"
+
+	"sslmessager/internal/cliflags"
 )
 
 // configFlag names the flag that points at the configuration file.
@@ -54,11 +57,51 @@ func fileBacked(flags []cli.Flag) []cli.Flag {
 			out = append(out, altsrc.NewStringSliceFlag(f))
 		case *cli.IntSliceFlag:
 			out = append(out, altsrc.NewIntSliceFlag(f))
+		case *cliflags.SizeFlag:
+			out = append(out, &fileSize{f})
 		default:
 			panic(fmt.Sprintf("server: flag %v cannot come from a configuration file; add its type to fileBacked", f.Names()))
 		}
 	}
 	return out
+}
+
+// fileSize is a size flag a configuration file can set, as a number of
+// bytes (max-file-size: 1073741824) or a string with a unit
+// (max-file-size: 1GiB).
+type fileSize struct{ *cliflags.SizeFlag }
+
+// Unwrap returns the size flag, for cliflags' error messages.
+func (f *fileSize) Unwrap() cli.Flag { return f.SizeFlag }
+
+// ApplyInputSourceValue implements altsrc.FlagInputSourceExtension: the
+// file's value applies unless the command line or an environment variable
+// set the flag.
+func (f *fileSize) ApplyInputSourceValue(cc *cli.Context, isc altsrc.InputSourceContext) error {
+	if cc.IsSet(f.Name) {
+		return nil
+	}
+	for _, e := range f.EnvVars {
+		if _, ok := os.LookupEnv(e); ok {
+			return nil
+		}
+	}
+	// String fails only for a value that is there but not a string.
+	text, err := isc.String(f.Name)
+	if err != nil {
+		n, nerr := isc.Int64(f.Name)
+		if nerr != nil {
+			return fmt.Errorf("%s: want a size such as 1073741824 or 1GiB", f.Name)
+		}
+		text = strconv.FormatInt(n, 10)
+	}
+	if text == "" {
+		return nil // not in the file
+	}
+	if err := cc.Set(f.Name, text); err != nil {
+		return fmt.Errorf("%s: %q is not a size, use e.g. 512KiB, 10MB or 1GiB", f.Name, text)
+	}
+	return nil
 }
 
 // loadConfigFile is the app's Before: when --config names a file, the

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sslmessager/internal/cliflags"
 )
 
 // writeConfig writes content to a file named name in a new directory.
@@ -30,7 +32,7 @@ max-conns-per-ip: 16
 max-sessions-per-user: 3
 login-timeout: 20s
 signup: closed
-max-file-size: 5000000
+max-file-size: 5MB
 allow-expired-cert: true
 log-level: warn
 `)
@@ -59,7 +61,7 @@ log-level = "warn"
 				{"max-sessions-per-user (flag over file)", cc.Int("max-sessions-per-user"), 5},
 				{"login-timeout (file)", cc.Duration("login-timeout"), 20 * time.Second},
 				{"signup (environment over file)", cc.String("signup"), "open"},
-				{"max-file-size (file)", cc.Int64("max-file-size"), int64(5000000)},
+				{"max-file-size (file)", cliflags.SizeOf(cc, "max-file-size"), int64(5000000)},
 				{"allow-expired-cert (file)", cc.Bool("allow-expired-cert"), true},
 				{"log-level (file)", cc.String("log-level"), "warn"},
 				{"listen (environment over default)", cc.String("listen"), "127.0.0.1:1234"},

@@ -306,14 +306,15 @@ func TestUploadSurvivesKill(t *testing.T) {
 	}
 }
 
-// TestBadFlags checks that negative limits are refused before any work.
+// TestBadFlags checks that negative limits are refused, as a usage error
+// (exit status 2), before any work.
 func TestBadFlags(t *testing.T) {
 	for _, flag := range []string{"--max-queued-files", "--spool-max", "--min-free-disk"} {
 		dir := t.TempDir()
 		cmd := exec.Command(serverBinary(t), flag, "-1", "--users", filepath.Join(dir, "users.csv"), "--spool", filepath.Join(dir, "spool"))
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "error: "+flag+" -1") {
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "error: "+flag) || !strings.Contains(string(out), "-1") {
 			t.Errorf("%s -1: %v, %q", flag, err, out)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "users.csv")); !errors.Is(err, os.ErrNotExist) {

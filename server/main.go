@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on the --pprof address
@@ -20,6 +21,7 @@ import (
 	"sslmessager/internal/accounts"
 	"sslmessager/internal/admin"
 	"sslmessager/internal/bans"
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/metrics"
 	"sslmessager/internal/offline"
 	"sslmessager/internal/pki"
@@ -29,14 +31,15 @@ import (
 
 func main() {
 	app := newApp()
-	app.Metadata = map[string]any{argsKey: os.Args}
-	err := app.Run(os.Args)
+	args := cliflags.Reorder(app, os.Args, "admin")
+	app.Metadata = map[string]any{argsKey: args}
+	err := app.Run(args)
 	if errors.Is(err, errAdminFailed) {
 		os.Exit(1) // the answer said why
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(cliflags.ExitStatus(err))
 	}
 }
 
@@ -45,7 +48,7 @@ const shutdownGrace = 10 * time.Second
 
 func newApp() *cli.App {
 	flags := fileBacked(markReloadable(serverFlags()))
-	return &cli.App{
+	app := &cli.App{
 		Name:  "server",
 		Usage: "run an SSL-Messager server",
 		Description: `Serves the SSL-Messager protocol over TLS. Accounts live in --users (created
@@ -58,11 +61,14 @@ Examples:
    server --listen 127.0.0.1:18443           loopback only
    server --users /var/lib/sslm/users.csv --spool /var/lib/sslm/spool
    server --listen 127.0.0.1:0 --addr-file addr.txt   any free port, written to addr.txt
-   server --max-queued-files 200 --spool-max 50000000000 --min-free-disk 5000000000
+   server --max-queued-files 200 --spool-max 50GB --min-free-disk 5GB --max-file-size 2GiB
                                              at most 200 files per recipient, 50 GB in all, keep 5 GB free
 
    server --config /etc/sslm/server.yaml     every flag's setting from a file (YAML or TOML, by extension)
    server --config server.toml --signup closed   the file, but sign-up closed
+
+Sizes take a unit or none (bytes): 512KiB, 10MB, 1GiB. Durations: 15s, 1m, 2h.
+Counts and durations must be more than 0, except where 0 is said to mean no limit.
 
 Settings: every flag can be set in the --config file under its long name
 (max-conns-per-ip: 16). ` + precedence + `
@@ -79,6 +85,8 @@ nothing and is logged.`,
 		Commands:        []*cli.Command{adminCommand()},
 		Action:          run,
 	}
+	cliflags.Setup(app)
+	return app
 }
 
 // serverFlags are the server's flags. Every one can also be set in the
@@ -92,33 +100,33 @@ func serverFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cert", Value: "certs/" + pki.ServerCertFile, Usage: "server certificate `FILE` (PEM)", EnvVars: []string{"SSLM_CERT"}},
 		&cli.StringFlag{Name: "key", Value: "certs/" + pki.ServerKeyFile, Usage: "server private key `FILE` (PEM)", EnvVars: []string{"SSLM_KEY"}},
 		&cli.StringFlag{Name: "spool", Value: "spool", Usage: "`DIR` where uploaded files wait for their recipients", EnvVars: []string{"SSLM_SPOOL"}},
-		&cli.Int64Flag{Name: "max-file-size", Value: spool.DefaultMaxFileSize, Usage: "largest upload in `BYTES`"},
-		&cli.Int64Flag{Name: "quota", Value: spool.DefaultQuota, Usage: "`BYTES` queued for one recipient at most"},
+		cliflags.NewSizeFlag("max-file-size", spool.DefaultMaxFileSize, "largest upload"),
+		cliflags.NewSizeFlag("quota", spool.DefaultQuota, "bytes queued for one recipient at most"),
 		&cli.IntFlag{Name: "max-queued-files", Value: spool.DefaultMaxQueuedFiles, Usage: "at most `N` files queued for one recipient, uploads in progress included (0: no limit)"},
-		&cli.Int64Flag{Name: "spool-max", Value: 0, Usage: "`BYTES` the whole spool may hold, all recipients together (0: no limit)"},
-		&cli.Int64Flag{Name: "min-free-disk", Value: spool.DefaultMinFreeDisk, Usage: "`BYTES` of disk space uploads must leave free on the spool's file system (0: no floor)"},
+		cliflags.NewSizeFlag("spool-max", 0, "bytes the whole spool may hold, all recipients together; 0: no limit"),
+		cliflags.NewSizeFlag("min-free-disk", spool.DefaultMinFreeDisk, "disk space uploads must leave free on the spool's file system; 0: no floor"),
 		// Offline direct messages.
 		&cli.StringFlag{Name: "offline", Value: "offline", Usage: "`DIR` where direct messages to offline users wait for them (stored in the clear)", EnvVars: []string{"SSLM_OFFLINE"}},
 		&cli.IntFlag{Name: "max-offline-msgs", Value: offline.DefaultMaxPerRecipient, Usage: "at most `N` undelivered messages stored for one recipient (0: no limit)"},
-		&cli.Int64Flag{Name: "offline-max", Value: offline.DefaultMaxTotalBytes, Usage: "`BYTES` the stored offline messages may take together (0: no limit)"},
+		cliflags.NewSizeFlag("offline-max", offline.DefaultMaxTotalBytes, "bytes the stored offline messages may take together; 0: no limit"),
 		&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
-		&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK"},
-		&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "time allowed from connect to log-in"},
-		&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this long is dropped"},
-		&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "most open connections"},
-		&cli.IntFlag{Name: "max-sessions-per-user", Value: relay.DefaultMaxSessionsPerUser, Usage: "most sessions one user may have at once; a log-in at the cap ends the user's oldest session"},
-		&cli.IntFlag{Name: "max-conns-per-ip", Value: relay.DefaultMaxConnsPerIP, Usage: "most open connections from one address (IPv4 address or IPv6 /64); 0 = no limit"},
-		&cli.IntFlag{Name: "max-handshakes-per-ip", Value: relay.DefaultMaxHandshakesPerIP, Usage: "most TLS handshakes under way from one address; more wait up to 2s for one to end; 0 = no limit"},
-		&cli.DurationFlag{Name: "first-byte-timeout", Value: relay.DefaultFirstByteTimeout, Usage: "a new connection that sends nothing for this long is closed"},
-		&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "failed log-ins one address may have at once; then one more per --failed-login-window/N; 0 = no limit"},
-		&cli.DurationFlag{Name: "failed-login-window", Value: relay.DefaultFailedLoginWindow, Usage: "the window of --max-failed-logins"},
-		&cli.DurationFlag{Name: "login-backoff-max", Value: relay.DefaultLoginBackoffMax, Usage: "longest wait one account's failed log-ins impose (each failure after the third doubles it, from 1s)"},
-		&cli.IntFlag{Name: "max-signups-per-ip", Value: relay.DefaultMaxSignUpsPerIP, Usage: "accounts one address may create per hour (a burst of N, then one per hour/N); 0 = no limit"},
-		&cli.StringFlag{Name: "signup", Value: "open", Usage: "open: anyone may sign up with PUT; closed: PUT is refused", EnvVars: []string{"SSLM_SIGNUP"}},
+		&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK (a `DURATION`: 15s, 1m)"},
+		&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "`DURATION` allowed from connect to log-in"},
+		&cli.DurationFlag{Name: "write-timeout", Value: relay.DefaultWriteTimeout, Usage: "a peer that accepts no data for this `DURATION` is dropped"},
+		&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, Usage: "at most `N` open connections"},
+		&cli.IntFlag{Name: "max-sessions-per-user", Value: relay.DefaultMaxSessionsPerUser, Usage: "at most `N` sessions one user may have at once; a log-in at the cap ends the user's oldest session"},
+		&cli.IntFlag{Name: "max-conns-per-ip", Value: relay.DefaultMaxConnsPerIP, Usage: "at most `N` open connections from one address (IPv4 address or IPv6 /64); 0: no limit"},
+		&cli.IntFlag{Name: "max-handshakes-per-ip", Value: relay.DefaultMaxHandshakesPerIP, Usage: "at most `N` TLS handshakes under way from one address; more wait up to 2s for one to end; 0: no limit"},
+		&cli.DurationFlag{Name: "first-byte-timeout", Value: relay.DefaultFirstByteTimeout, Usage: "a new connection that sends nothing for this `DURATION` is closed"},
+		&cli.IntFlag{Name: "max-failed-logins", Value: relay.DefaultMaxFailedLogins, Usage: "`N` failed log-ins one address may have at once; then one more per --failed-login-window/N; 0: no limit"},
+		&cli.DurationFlag{Name: "failed-login-window", Value: relay.DefaultFailedLoginWindow, Usage: "the window (a `DURATION`) of --max-failed-logins"},
+		&cli.DurationFlag{Name: "login-backoff-max", Value: relay.DefaultLoginBackoffMax, Usage: "longest wait (a `DURATION`) one account's failed log-ins impose (each failure after the third doubles it, from 1s)"},
+		&cli.IntFlag{Name: "max-signups-per-ip", Value: relay.DefaultMaxSignUpsPerIP, Usage: "`N` accounts one address may create per hour (a burst of N, then one per hour/N); 0: no limit"},
+		&cli.StringFlag{Name: "signup", Value: "open", Usage: "`MODE` open: anyone may sign up with PUT; closed: PUT is refused", EnvVars: []string{"SSLM_SIGNUP"}},
 		&cli.BoolFlag{Name: "allow-expired-cert", Usage: "start even if the server certificate has expired or is not yet valid"},
-		&cli.IntFlag{Name: "max-queue", Value: relay.DefaultMaxQueueBytes, Usage: "`BYTES` queued for one client before it is dropped as too slow"},
+		cliflags.NewSizeFlag("max-queue", relay.DefaultMaxQueueBytes, "bytes queued for one client before it is dropped as too slow"),
 		&cli.StringFlag{Name: "pprof", Usage: "serve Go profiling on this loopback `ADDRESS` (e.g. 127.0.0.1:6060)"},
-		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL`: debug, info, warn or error"},
 		&cli.BoolFlag{Name: "log-json", Usage: "log JSON lines instead of text"},
 
 		// Operations (issue 8): configuration file and metrics.
@@ -131,6 +139,9 @@ func serverFlags() []cli.Flag {
 }
 
 func run(cc *cli.Context) error {
+	if err := cliflags.NoArgs(cc); err != nil {
+		return err
+	}
 	// From the start, SIGHUP waits for the reloaders instead of killing
 	// the process.
 	hup := make(chan os.Signal, 1)
@@ -148,9 +159,17 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--pprof: %w", err)
 		}
 	}
-	for _, name := range []string{"max-queued-files", "spool-max", "min-free-disk", "max-offline-msgs", "offline-max"} {
-		if cc.Int64(name) < 0 {
-			return fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int64(name))
+	for _, name := range []string{"max-queued-files", "max-offline-msgs"} {
+		if cc.Int(name) < 0 {
+			return cliflags.Usagef(cc.App, "--%s %d: want 0 (no limit) or more", name, cc.Int(name))
+		}
+	}
+	if c := cc.Int("hash-cost"); c < 4 || c > 31 {
+		return cliflags.Usagef(cc.App, "--hash-cost %d: want 4 to 31", c)
+	}
+	for _, name := range []string{"max-file-size", "quota"} {
+		if cliflags.SizeOf(cc, name) == 0 {
+			return cliflags.Usagef(cc.App, "--%s 0: want a size of 1 byte or more", name)
 		}
 	}
 	cfg, err := liveConfig(cc)
@@ -168,11 +187,11 @@ func run(cc *cli.Context) error {
 		return err
 	}
 	sp, err := spool.Open(cc.String("spool"), spool.Options{
-		MaxFileSize:    cc.Int64("max-file-size"),
-		Quota:          cc.Int64("quota"),
+		MaxFileSize:    cliflags.SizeOf(cc, "max-file-size"),
+		Quota:          cliflags.SizeOf(cc, "quota"),
 		MaxQueuedFiles: zeroIsNoLimit(cc.Int("max-queued-files")),
-		MaxTotalBytes:  cc.Int64("spool-max"),
-		MinFreeDisk:    zeroIsNoLimit(cc.Int64("min-free-disk")),
+		MaxTotalBytes:  cliflags.SizeOf(cc, "spool-max"),
+		MinFreeDisk:    zeroIsNoLimit(cliflags.SizeOf(cc, "min-free-disk")),
 		Logger:         logger,
 	})
 	if err != nil {
@@ -180,7 +199,7 @@ func run(cc *cli.Context) error {
 	}
 	off, err := offline.Open(cc.String("offline"), offline.Options{
 		MaxPerRecipient: offlineLimit(cc.Int("max-offline-msgs")),
-		MaxTotalBytes:   offlineLimit(cc.Int64("offline-max")),
+		MaxTotalBytes:   offlineLimit(cliflags.SizeOf(cc, "offline-max")),
 		Logger:          logger,
 	})
 	if err != nil {
@@ -308,7 +327,20 @@ func liveConfig(cc *cli.Context) (relay.Config, error) {
 	}
 	for _, name := range []string{"max-conns-per-ip", "max-handshakes-per-ip", "max-failed-logins", "max-signups-per-ip"} {
 		if cc.Int(name) < 0 {
-			return relay.Config{}, fmt.Errorf("--%s %d: want 0 (no limit) or more", name, cc.Int(name))
+			return relay.Config{}, cliflags.Usagef(cc.App, "--%s %d: want 0 (no limit) or more", name, cc.Int(name))
+		}
+	}
+	for _, name := range []string{"max-conns", "max-sessions-per-user"} {
+		if cc.Int(name) <= 0 {
+			return relay.Config{}, cliflags.Usagef(cc.App, "--%s %d: want 1 or more", name, cc.Int(name))
+		}
+	}
+	if cliflags.SizeOf(cc, "max-queue") == 0 {
+		return relay.Config{}, cliflags.Usagef(cc.App, "--max-queue 0: want a size of 1 byte or more")
+	}
+	for _, name := range []string{"check-interval", "login-timeout", "write-timeout", "first-byte-timeout", "failed-login-window", "login-backoff-max"} {
+		if d := cc.Duration(name); d <= 0 {
+			return relay.Config{}, cliflags.Usagef(cc.App, "--%s %s: want a duration of more than 0, e.g. 15s or 1m", name, d)
 		}
 	}
 	if _, err := parseLevel(cc.String("log-level")); err != nil {
@@ -323,7 +355,7 @@ func liveConfig(cc *cli.Context) (relay.Config, error) {
 		LoginTimeout:  cc.Duration("login-timeout"),
 		WriteTimeout:  cc.Duration("write-timeout"),
 		MaxConns:      cc.Int("max-conns"),
-		MaxQueueBytes: cc.Int("max-queue"),
+		MaxQueueBytes: int(min(cliflags.SizeOf(cc, "max-queue"), math.MaxInt32)),
 
 		MaxSessionsPerUser: cc.Int("max-sessions-per-user"),
 

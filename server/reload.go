@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"sslmessager/internal/accounts"
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
 )
@@ -180,6 +181,8 @@ func markReloadable(flags []cli.Flag) []cli.Flag {
 		case *cli.BoolFlag:
 			f.Usage += " [reloadable]"
 		case *cli.DurationFlag:
+			f.Usage += " [reloadable]"
+		case *cliflags.SizeFlag:
 			f.Usage += " [reloadable]"
 		}
 	}

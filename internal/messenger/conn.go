@@ -51,16 +51,15 @@ const (
 var ErrConnectionClosed = errors.New("the server closed the connection")
 
 // VerifyError is returned by Dial when the server's certificate does not
-// verify against the CA file. Its text is pki.DescribeVerifyError (which
-// names the fingerprint the server offered) plus a hint.
+// verify against the CA file. Its text is pki.DescribeVerifyErrorWith
+// (which names the fingerprint the server offered and ends with the one
+// hint that fits).
 type VerifyError struct {
-	Description string // pki.DescribeVerifyError of Err
+	Description string // pki.DescribeVerifyErrorWith of Err
 	Err         error
 }
 
-func (e *VerifyError) Error() string {
-	return e.Description + " (check --ca: it must be the ca.pem of this server's CA)"
-}
+func (e *VerifyError) Error() string { return e.Description }
 
 func (e *VerifyError) Unwrap() error { return e.Err }
 
@@ -130,7 +129,7 @@ func Dial(ctx context.Context, addr, caFile string) (*Conn, error) {
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		if isVerifyError(err) {
-			return nil, &VerifyError{Description: pki.DescribeVerifyError(err), Err: err}
+			return nil, &VerifyError{Description: pki.DescribeVerifyErrorWith(err, cfg.RootCAs), Err: err}
 		}
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}

@@ -253,6 +253,10 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	// The file stays open, and so locked against removeStaleParts in
 	// another client, until it has its name.
 	if werr == nil {
+		// Checked: the file gets the mode a new file of the user's gets.
+		werr = f.Chmod(savedFileMode())
+	}
+	if werr == nil {
 		werr = f.Sync()
 	}
 	var final string
@@ -261,9 +265,7 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	}
 	if werr != nil {
 		d.notSaved++
-		if pe, ok := werr.(*fs.PathError); ok {
-			werr = pe.Err
-		}
+		werr = hideTempName(werr)
 		d.out.line("! " + desc + ": not saved (" + Sanitize(werr.Error()) + "), kept on the server")
 		return false, nil
 	}

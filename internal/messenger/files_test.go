@@ -8,12 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"sslmessager/internal/relay/relaytest"
@@ -352,7 +354,7 @@ func TestUploadRefusals(t *testing.T) {
 	alice.typeLine(t, ":upload: "+small+" nobody")
 	waitOutput(t, alice.out, "uploading small.txt (100 B) to nobody…\n! upload refused: no such user: nobody\n")
 	alice.typeLine(t, ":upload: "+big)
-	waitOutput(t, alice.out, "! upload refused: file too large\n")
+	waitOutput(t, alice.out, "! upload refused: file too large (the limit is 1000 B)\n")
 	alice.typeLine(t, ":upload: "+mid)
 	waitOutput(t, alice.out, "upload complete: mid.bin to bob\n")
 	alice.typeLine(t, ":upload: "+mid2)
@@ -367,8 +369,10 @@ func TestUploadRefusals(t *testing.T) {
 	c := s.join(t, "carol", true)
 	err := Upload(t.Context(), c, "bob", []string{small, big, small}, TransferOptions{})
 	var re *UploadRefusedError
-	if !errors.As(err, &re) || re.Reason != "file too large" || err.Error() != "upload refused: file too large" {
-		t.Fatalf("Upload = %v, want the refusal", err)
+	var pe *PartialUploadError
+	if !errors.As(err, &re) || re.Reason != "file too large (the limit is 1000 B)" || !errors.As(err, &pe) ||
+		!slices.Equal(pe.Delivered, []string{small}) || !slices.Equal(pe.NotDelivered, []string{big, small}) {
+		t.Fatalf("Upload = %v, want the refusal after %s", err, small)
 	}
 
 	// A server without a spool.
@@ -672,4 +676,21 @@ func TestDownloadMessagesBetweenFiles(t *testing.T) {
 		}
 		sameFiles(t, dl, map[string][]byte{"one.txt": one, "two.txt": two})
 	})
+}
+
+// TestFileErrorsHideTemporaryNames checks that an error from putting a
+// downloaded file in place (a link or rename names our temporary file)
+// is shown without the temporary file's name.
+func TestFileErrorsHideTemporaryNames(t *testing.T) {
+	dir := t.TempDir()
+	tmp := filepath.Join(dir, tempPrefix+"123"+partSuffix)
+	for _, err := range []error{
+		&os.LinkError{Op: "link", Old: tmp, New: filepath.Join(dir, "a.txt"), Err: syscall.EIO},
+		&os.LinkError{Op: "rename", Old: tmp, New: filepath.Join(dir, "a.txt"), Err: syscall.EXDEV},
+		&fs.PathError{Op: "sync", Path: tmp, Err: syscall.EIO},
+	} {
+		if got := hideTempName(err).Error(); strings.Contains(got, tempPrefix) || strings.Contains(got, dir) {
+			t.Errorf("%v shown as %q", err, got)
+		}
+	}
 }

@@ -241,6 +241,12 @@ func TestIntegrationSeveralSessionsAndCarbons(t *testing.T) {
 		}
 		return nil
 	})
+	// Each chat asked for carbons first thing; an answer to a later query
+	// of each shows the server has taken that request.
+	for _, r := range []*running{alice, bob1, bob2} {
+		r.typeLine(t, ":online:")
+		waitOutput(t, r.out, "online: alice bob\n")
+	}
 	if err := Send(t.Context(), s.join(t, "alice", false), "bob", "from a script"); err != nil {
 		t.Fatalf("Send = %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"sslmessager/internal/wire"
@@ -49,7 +50,8 @@ func CheckUploadFile(path string) error {
 // Upload is the one-shot upload: it sends each file of paths in turn to the
 // user to (who may be offline), then quits. Every file is checked before
 // anything is sent. It stops at the first refusal, an *UploadRefusedError,
-// or failure. c must be logged in; Upload closes c only when ctx ends or
+// or failure; with several paths the error is then a *PartialUploadError
+// that wraps it and lists the files delivered and not. c must be logged in; Upload closes c only when ctx ends or
 // the stream broke.
 func Upload(ctx context.Context, c *Conn, to string, paths []string, opts TransferOptions) error {
 	if c.token == "" {
@@ -81,10 +83,21 @@ func Upload(ctx context.Context, c *Conn, to string, paths []string, opts Transf
 			return false
 		})
 	}
-	for _, path := range paths {
+	var delivered []string
+	partial := func(err error, at int) error {
+		if len(paths) < 2 {
+			return err
+		}
+		rest := make([]string, 0, len(paths)-at)
+		for _, p := range paths[at:] {
+			rest = append(rest, displayName(p))
+		}
+		return &PartialUploadError{Delivered: delivered, NotDelivered: rest, Err: err}
+	}
+	for i, path := range paths {
 		lf, err := openUpload(path)
 		if err != nil {
-			return fmt.Errorf("cannot upload %s: %w", displayName(path), err)
+			return partial(fmt.Errorf("cannot upload %s: %w", displayName(path), err), i)
 		}
 		name, who := displayName(lf.name), Sanitize(to)
 		p.linef("uploading %s (%s) to %s…", name, humanSize(lf.size), who)
@@ -92,14 +105,36 @@ func Upload(ctx context.Context, c *Conn, to string, paths []string, opts Transf
 		lf.f.Close()
 		if err != nil {
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return partial(ctx.Err(), i)
 			}
-			return c.closedBy(err)
+			return partial(c.closedBy(err), i)
 		}
 		p.linef("upload complete: %s to %s", name, who)
+		delivered = append(delivered, displayName(path))
 	}
 	return c.quitOneShot(ctx)
 }
+
+// PartialUploadError is a one-shot upload of several files that stopped
+// part way: it says which files the server has (the recipient gets them)
+// and which it does not.
+type PartialUploadError struct {
+	Delivered    []string // display names of the files the server acknowledged, in order
+	NotDelivered []string // the file that failed, then those not tried
+	Err          error    // why it stopped
+}
+
+func (e *PartialUploadError) Error() string {
+	n := len(e.Delivered) + len(e.NotDelivered)
+	done := "none"
+	if len(e.Delivered) > 0 {
+		done = strings.Join(e.Delivered, ", ")
+	}
+	return fmt.Sprintf("%v; delivered %d of %d files: %s; not delivered: %s",
+		e.Err, len(e.Delivered), n, done, strings.Join(e.NotDelivered, ", "))
+}
+
+func (e *PartialUploadError) Unwrap() error { return e.Err }
 
 // Download is the one-shot download: it saves every file queued for the
 // user into dir (created 0700 if missing; "" is DefaultDownloads), as

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"sync"
 	"time"
 )
@@ -67,6 +68,20 @@ func describeFileError(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return pe.Err
+	}
+	return err
+}
+
+// hideTempName drops the file names from a *fs.PathError or *os.LinkError
+// made while saving a download (they name our temporary file, which the
+// user does not know), keeping the cause; other errors are returned as
+// they are.
+func hideTempName(err error) error {
+	switch e := err.(type) {
+	case *fs.PathError:
+		return e.Err
+	case *os.LinkError:
+		return e.Err
 	}
 	return err
 }

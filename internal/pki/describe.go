@@ -18,7 +18,15 @@ import (
 // It recognises *tls.CertificateVerificationError and the x509 errors
 // UnknownAuthorityError, HostnameError and CertificateInvalidError, wrapped
 // or not. For any other error it returns err.Error(); for nil it returns "".
-func DescribeVerifyError(err error) string {
+// Each description ends with one hint, written for the client's user.
+func DescribeVerifyError(err error) string { return DescribeVerifyErrorWith(err, nil) }
+
+// DescribeVerifyErrorWith is DescribeVerifyError with the CA certificates
+// the client trusts: for a host-name mismatch it then checks the chain too
+// (the host name is checked first, so the handshake's error says nothing
+// about the CA) and says the CA is fine when the chain verifies, or
+// describes the chain's failure instead.
+func DescribeVerifyErrorWith(err error, roots *x509.CertPool) string {
 	if err == nil {
 		return ""
 	}
@@ -43,13 +51,32 @@ func DescribeVerifyError(err error) string {
 	var invErr x509.CertificateInvalidError
 	switch {
 	case errors.As(err, &hostErr):
-		msg := fmt.Sprintf("%s is not valid for host %q", subject(hostErr.Certificate), hostErr.Host)
-		if names := certNames(hostErr.Certificate); names != "" {
-			msg += " (it covers " + names + "; reissue it with gencert --host)"
+		c := hostErr.Certificate
+		if c == nil {
+			c = leaf
 		}
-		return msg
+		msg := fmt.Sprintf("%s is not valid for host %q", subject(c), hostErr.Host)
+		if names := certNames(c); names != "" {
+			msg += ": it covers " + names
+		}
+		hint := fmt.Sprintf("connect with a name it covers, or ask the server's operator for a certificate that covers %q", hostErr.Host)
+		if roots != nil && c != nil {
+			inter := x509.NewCertPool()
+			if cve != nil && len(cve.UnverifiedCertificates) > 1 {
+				for _, ic := range cve.UnverifiedCertificates[1:] {
+					inter.AddCert(ic)
+				}
+			}
+			_, verr := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+			if verr != nil {
+				// The CA is wrong as well: that is what to fix first.
+				return DescribeVerifyErrorWith(&tls.CertificateVerificationError{UnverifiedCertificates: []*x509.Certificate{c}, Err: verr}, nil)
+			}
+			hint = "it is signed by your CA, so --ca is right; " + hint
+		}
+		return msg + " (" + hint + ")"
 	case errors.As(err, &authErr):
-		return subject(authErr.Cert) + " is not signed by the trusted CA (the client needs the ca.pem that signed the server's certificate)"
+		return subject(authErr.Cert) + " is not signed by the trusted CA (--ca must be the ca.pem of this server's CA: get it from the server's operator)"
 	case errors.As(err, &invErr):
 		c := invErr.Cert
 		if invErr.Reason == x509.Expired && c != nil {
@@ -61,7 +88,7 @@ func DescribeVerifyError(err error) string {
 			if now.Before(c.NotBefore) {
 				return fmt.Sprintf("%s is not valid until %s (check the clock)", what, c.NotBefore.UTC().Format(time.RFC3339))
 			}
-			return fmt.Sprintf("%s expired on %s (run gencert again to renew it)", what, c.NotAfter.UTC().Format(time.RFC3339))
+			return fmt.Sprintf("%s expired on %s (the server's operator must renew it)", what, c.NotAfter.UTC().Format(time.RFC3339))
 		}
 		return fmt.Sprintf("%s is invalid: %v", subject(c), invErr)
 	case cve != nil:

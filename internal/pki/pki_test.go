@@ -471,6 +471,43 @@ func TestTLSVerificationFailuresAreDescribed(t *testing.T) {
 	}
 }
 
+// TestHostMismatchNamesHostsAndTheCA checks the description of a host-name
+// mismatch given the client's CA: it names the hosts the certificate
+// covers and says the CA is right; with the wrong CA too, it describes the
+// CA, which is what to fix first. Each has one hint, never "run gencert".
+func TestHostMismatchNamesHostsAndTheCA(t *testing.T) {
+	dir := t.TempDir()
+	mustGenerate(t, GenerateOptions{Dir: dir})
+	addr := startEchoServer(t, dir)
+	roots := func(ca string) *x509.CertPool {
+		cfg, err := ClientTLSConfig(ca, "localhost")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.RootCAs
+	}
+	_, err := dialClient(t, addr, filepath.Join(dir, CAFile), "chat.example.org")
+	if err == nil {
+		t.Fatal("handshake for the wrong host succeeded")
+	}
+	msg := DescribeVerifyErrorWith(err, roots(filepath.Join(dir, CAFile)))
+	for _, want := range []string{`not valid for host "chat.example.org": it covers "localhost", "127.0.0.1", "::1"`, "it is signed by your CA, so --ca is right"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("wrong host: %q lacks %q", msg, want)
+		}
+	}
+	if strings.Contains(msg, "gencert") || strings.Count(msg, "(") != 1 {
+		t.Errorf("wrong host: %q: want one hint and no gencert", msg)
+	}
+
+	other := t.TempDir()
+	mustGenerate(t, GenerateOptions{Dir: other})
+	msg = DescribeVerifyErrorWith(err, roots(filepath.Join(other, CAFile)))
+	if !strings.Contains(msg, "not signed by the trusted CA") || strings.Contains(msg, "--ca is right") {
+		t.Errorf("wrong host and wrong CA: %q", msg)
+	}
+}
+
 func TestTLSExpiredCertificateIsDescribed(t *testing.T) {
 	dir := t.TempDir()
 	past := time.Now().AddDate(0, 0, -30)
@@ -536,13 +573,15 @@ func TestClientTLSConfig(t *testing.T) {
 
 	missing := filepath.Join(dir, "missing.pem")
 	_, err = ClientTLSConfig(missing, "localhost")
-	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "gencert") {
+	if err == nil || !strings.Contains(err.Error(), missing) || !strings.Contains(err.Error(), "get ca.pem from the server's operator") ||
+		strings.Contains(err.Error(), "gencert") {
 		t.Errorf("missing CA: %v", err)
 	}
 	empty := filepath.Join(dir, "empty.pem")
 	os.WriteFile(empty, []byte("not a certificate\n"), 0o644)
 	_, err = ClientTLSConfig(empty, "localhost")
-	if err == nil || !strings.Contains(err.Error(), empty) || !strings.Contains(err.Error(), "gencert") {
+	if err == nil || !strings.Contains(err.Error(), empty) || !strings.Contains(err.Error(), "server's operator") ||
+		strings.Contains(err.Error(), "gencert") {
 		t.Errorf("empty CA: %v", err)
 	}
 	_, err = ClientTLSConfig(filepath.Join(dir, ServerCertFile), "localhost")

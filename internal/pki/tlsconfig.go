@@ -20,11 +20,11 @@ import (
 func ServerTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 	certPEM, err := os.ReadFile(certFile)
 	if err != nil {
-		return nil, fileError("load server certificate", certFile, err)
+		return nil, fileError("load server certificate", certFile, err, "")
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
-		return nil, fileError("load server key", keyFile, err)
+		return nil, fileError("load server key", keyFile, err, "")
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
@@ -44,11 +44,13 @@ func ServerTLSConfig(certFile, keyFile string) (*tls.Config, error) {
 // crypto/tls.Dial fills it in from the dialed address.
 //
 // A missing or unreadable caFile, or one without any CA certificate, is an
-// error naming the file and pointing at gencert.
+// error naming the file and telling the user to get ca.pem from the
+// server's operator (never to make a CA of their own: it could not verify
+// the server).
 func ClientTLSConfig(caFile, serverName string) (*tls.Config, error) {
 	data, err := os.ReadFile(caFile)
 	if err != nil {
-		return nil, fileError("load CA certificate", caFile, err)
+		return nil, fileError("load CA certificate", caFile, err, caHint)
 	}
 	pool := x509.NewCertPool()
 	var certs, cas int
@@ -73,9 +75,9 @@ func ClientTLSConfig(caFile, serverName string) (*tls.Config, error) {
 	}
 	switch {
 	case certs == 0:
-		return nil, fmt.Errorf("load CA certificate %s: no PEM certificate found (use the ca.pem written by gencert)", caFile)
+		return nil, fmt.Errorf("load CA certificate %s: no PEM certificate found (%s)", caFile, caHint)
 	case cas == 0:
-		return nil, fmt.Errorf("load CA certificate %s: not a CA certificate (use the ca.pem written by gencert, not server.pem)", caFile)
+		return nil, fmt.Errorf("load CA certificate %s: not a CA certificate (%s; not server.pem)", caFile, caHint)
 	}
 	if host, _, err := net.SplitHostPort(serverName); err == nil {
 		serverName = host
@@ -88,16 +90,20 @@ func ClientTLSConfig(caFile, serverName string) (*tls.Config, error) {
 	}, nil
 }
 
+// caHint is where a client user gets the CA certificate.
+const caHint = "get ca.pem from the server's operator and pass it with --ca"
+
 // fileError reports a read failure as "<what> <path>: <reason>", without
-// repeating the path the os error already carries, and suggests gencert
-// when the file does not exist.
-func fileError(what, path string, err error) error {
+// repeating the path the os error already carries, with "(hint)" when the
+// file does not exist and hint is not "". The error wraps the os error's
+// cause (fs.ErrNotExist, ...).
+func fileError(what, path string, err error, hint string) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s %s: %w (run gencert to create it)", what, path, err)
+	if errors.Is(err, fs.ErrNotExist) && hint != "" {
+		return fmt.Errorf("%s %s: %w (%s)", what, path, err, hint)
 	}
 	return fmt.Errorf("%s %s: %w", what, path, err)
 }

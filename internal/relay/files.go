@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/dustin/go-humanize"
 
 	"sslmessager/internal/spool"
 	"sslmessager/internal/wire"
@@ -59,7 +62,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	up, err := sp.Begin(c.user, target.Name, q.Name, q.Size)
 	switch {
 	case errors.Is(err, spool.ErrTooLarge):
-		return stop("file too large")
+		return stop("file too large (the limit is " + SizeText(sp.MaxFileSize()) + ")")
 	case errors.Is(err, spool.ErrQuota):
 		return stop("recipient's file queue is full")
 	case errors.Is(err, spool.ErrTooManyFiles):
@@ -455,4 +458,22 @@ func (c *session) writeData(f *os.File, size int64, buf []byte) error {
 
 func startsENDF(b []byte) bool {
 	return len(b) >= 4 && b[0] == 'E' && b[1] == 'N' && b[2] == 'D' && b[3] == 'F'
+}
+
+// SizeText writes a size in bytes for people: "1 GiB", "512 KiB",
+// "1536 MiB", "1.5 GiB", "999 B" (exact in the largest binary unit that divides it,
+// else rounded to one decimal).
+func SizeText(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + " " + u.name
+		}
+	}
+	if n < 0 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	return humanize.IBytes(uint64(n))
 }

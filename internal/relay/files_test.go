@@ -240,7 +240,7 @@ func TestUploadLimits(t *testing.T) {
 	h := relaytest.Start(t, relaytest.Options{Spool: spool.Options{MaxFileSize: 1000, Quota: 1500}})
 	alice, bob := twoUsers(t, h)
 	alice.Send(wire.Upload{Name: "big", Target: "bob", Size: 1001, Token: alice.Token})
-	alice.Expect(wire.Stop{Reason: "file too large"})
+	alice.Expect(wire.Stop{Reason: "file too large (the limit is 1000 B)"})
 	alice.Send(wire.Upload{Name: "x", Target: "nobody", Size: 1, Token: alice.Token})
 	alice.Expect(wire.Stop{Reason: "no such user: nobody"})
 	alice.Upload("bob", "fits", make([]byte, 1000))
@@ -351,4 +351,13 @@ func TestEmptyFilesRefusedAtTheCountLimit(t *testing.T) {
 	}
 	alice.Send(wire.Online{Token: alice.Token})
 	alice.Expect(wire.OnlineList{Users: []string{"alice", "bob"}})
+}
+
+// TestSizeText checks the sizes the server's refusals show.
+func TestSizeText(t *testing.T) {
+	for n, want := range map[int64]string{1 << 30: "1 GiB", 512 << 10: "512 KiB", 3 << 29: "1536 MiB", 3<<29 + 1: "1.5 GiB", 1000: "1000 B", 10 << 40: "10 TiB"} {
+		if got := relay.SizeText(n); got != want {
+			t.Errorf("SizeText(%d) = %q, want %q", n, got, want)
+		}
+	}
 }

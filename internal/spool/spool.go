@@ -777,6 +777,9 @@ func (s *Spool) TotalBytes() int64 {
 // 0 for none.
 func (s *Spool) MaxQueuedFiles() int { return s.maxFiles }
 
+// MaxFileSize returns the largest file accepted, in bytes.
+func (s *Spool) MaxFileSize() int64 { return s.maxFile }
+
 func readMeta(path string) (Meta, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -22,25 +22,33 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"sslmessager/internal/cliflags"
 )
 
 func main() {
 	if err := newApp().Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(cliflags.ExitStatus(err))
 	}
 }
 
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:  "demo",
 		Usage: "run a server and two scripted clients, and check what they see",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bin", Value: "bin", Usage: "`DIR` holding server, client and gencert"},
 			&cli.StringFlag{Name: "dir", Value: ".demo", Usage: "scratch `DIR` (certificates are kept, accounts and spool start empty)"},
-			&cli.DurationFlag{Name: "step-timeout", Value: 20 * time.Second, Usage: "how long one expected line may take"},
+			&cli.DurationFlag{Name: "step-timeout", Value: 20 * time.Second, Usage: "how long (a `DURATION`) one expected line may take"},
 		},
 		Action: func(cc *cli.Context) error {
+			if err := cliflags.NoArgs(cc); err != nil {
+				return err
+			}
+			if cc.Duration("step-timeout") <= 0 {
+				return cliflags.Usagef(cc.App, "--step-timeout %s: want a duration of more than 0", cc.Duration("step-timeout"))
+			}
 			d := &demo{bin: cc.String("bin"), dir: cc.String("dir"), timeout: cc.Duration("step-timeout"), out: cc.App.Writer}
 			err := d.run()
 			d.cleanup()
@@ -51,6 +59,8 @@ func newApp() *cli.App {
 			return nil
 		},
 	}
+	cliflags.Setup(app)
+	return app
 }
 
 type demo struct {

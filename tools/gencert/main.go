@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/pki"
 )
 
@@ -23,7 +24,7 @@ func main() {
 	app := newApp()
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintf(os.Stderr, "error: %v\n", err)
-		os.Exit(1)
+		os.Exit(cliflags.ExitStatus(err))
 	}
 }
 
@@ -58,7 +59,7 @@ delete server.pem and server.key and run gencert again.`
 
 // newApp builds the command-line application; tests run it directly.
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:            "gencert",
 		Usage:           "create the local CA and server certificate for SSL-Messager",
 		UsageText:       usageText,
@@ -68,13 +69,13 @@ func newApp() *cli.App {
 			&cli.StringFlag{
 				Name:    "dir",
 				Value:   "certs",
-				Usage:   "directory to write the certificates and keys to",
+				Usage:   "`DIR` to write the certificates and keys to",
 				EnvVars: []string{"SSLM_CERT_DIR"},
 			},
 			&cli.StringFlag{
 				Name:    "host",
 				Value:   pki.DefaultHosts,
-				Usage:   "comma-separated DNS names and IP addresses the server certificate is valid for",
+				Usage:   "comma-separated DNS names and IP addresses (`HOSTS`) the server certificate is valid for",
 				EnvVars: []string{"SSLM_CERT_HOSTS"},
 			},
 			&cli.BoolFlag{
@@ -84,24 +85,28 @@ func newApp() *cli.App {
 			&cli.IntFlag{
 				Name:  "ca-days",
 				Value: pki.DefaultCADays,
-				Usage: "CA certificate validity in days",
+				Usage: "CA certificate validity in `DAYS` (1 or more)",
 			},
 			&cli.IntFlag{
 				Name:  "server-days",
 				Value: pki.DefaultServerDays,
-				Usage: "server certificate validity in days (never beyond the CA's expiry)",
+				Usage: "server certificate validity in `DAYS` (1 or more; never beyond the CA's expiry)",
 			},
-		},
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%v (see gencert --help)", err)
 		},
 		Action: run,
 	}
+	cliflags.Setup(app)
+	return app
 }
 
 func run(c *cli.Context) error {
 	if c.Args().Present() {
-		return fmt.Errorf("unexpected argument %q: give host names with --host a,b (see gencert --help)", c.Args().First())
+		return cliflags.Usagef(c.App, "unexpected argument %q; give host names with --host a,b", c.Args().First())
+	}
+	for _, name := range []string{"ca-days", "server-days"} {
+		if d := c.Int(name); d <= 0 {
+			return cliflags.Usagef(c.App, "--%s %d: want 1 or more days", name, d)
+		}
 	}
 	dir := c.String("dir")
 	var hosts []string

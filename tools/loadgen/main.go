@@ -24,16 +24,18 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/pki"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp().RunContext(ctx, os.Args)
+	app := newApp()
+	err := app.RunContext(ctx, cliflags.Reorder(app, os.Args))
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(cliflags.ExitStatus(err))
 	}
 }
 
@@ -97,7 +99,7 @@ func (e *env) name(tag byte, i int) string { return userName(e.prefix, tag, i) }
 
 // newApp builds the command-line application; tests run it directly.
 func newApp() *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:            "loadgen",
 		Usage:           "load-test an SSL-Messager server over loopback",
 		UsageText:       usageText,
@@ -226,14 +228,16 @@ ACKF fails the run.`,
 			suiteCommand(),
 		},
 	}
+	cliflags.Setup(app)
+	return app
 }
 
 // scenario wraps a scenario as a command action: it checks the global
 // flags, runs the scenario, prints the result and fails on faults.
 func scenario(run func(cc *cli.Context, e *env) (*Result, error)) cli.ActionFunc {
 	return func(cc *cli.Context) error {
-		if cc.NArg() > 0 {
-			return fmt.Errorf("unexpected argument %q", cc.Args().First())
+		if err := cliflags.NoArgs(cc); err != nil {
+			return err
 		}
 		e, err := envFromFlags(cc)
 		if err != nil {

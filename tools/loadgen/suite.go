@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"sslmessager/internal/cliflags"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
 )
@@ -154,8 +155,8 @@ func sizeName(n int64) string {
 }
 
 func runSuite(cc *cli.Context) error {
-	if cc.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", cc.Args().First())
+	if err := cliflags.NoArgs(cc); err != nil {
+		return err
 	}
 	if cc.String("bin") == "" || cc.String("dir") == "" {
 		return errors.New("suite needs --bin (where the server binary is) and --dir (scratch data)")
