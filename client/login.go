@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -54,7 +55,10 @@ func terminalFd(x any) (int, bool) {
 }
 
 // makeRaw puts the terminal in raw mode for the session and sets the
-// terminal options; the returned function restores it.
+// terminal options (Ctrl-Z and window resizes included); the returned
+// function restores it and is meant to be deferred, so that every exit
+// path, a panic included, leaves the terminal as it was. Calling it twice
+// is harmless.
 func (c *console) makeRaw(opts *messenger.Options) (func(), error) {
 	state, err := term.MakeRaw(c.inFd)
 	if err != nil {
@@ -64,7 +68,15 @@ func (c *console) makeRaw(opts *messenger.Options) (func(), error) {
 	if w, h, err := term.GetSize(c.outFd); err == nil {
 		opts.Width, opts.Height = w, h
 	}
-	return func() { term.Restore(c.inFd, state) }, nil
+	suspend, resize, stop := c.jobControl(state)
+	opts.Suspend, opts.Resize = suspend, resize
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			term.Restore(c.inFd, state)
+		})
+	}, nil
 }
 
 // askLine prompts on errw and reads one line from stdin, a byte at a time
@@ -202,7 +214,8 @@ func askNewOrOldPassword(con *console, signUp bool) (string, error) {
 
 // connectAndLogin dials the server and logs in or signs up. A refused
 // sign-up is asked again on a terminal, at most maxSignUpTries times.
-func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr credentials) (*messenger.Conn, error) {
+// cr ends up holding the credentials that were accepted.
+func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr *credentials) (*messenger.Conn, error) {
 	conn, err := messenger.Dial(ctx, cc.String("server"), cc.String("ca"))
 	if err != nil {
 		return nil, err

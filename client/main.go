@@ -145,13 +145,22 @@ Options go before the send, upload or download command.`,
 // context that SIGINT and SIGTERM cancel. done closes the connection and
 // releases the signals.
 func openSession(cc *cli.Context) (context.Context, *console, *messenger.Conn, func(), error) {
+	return openSessionKeep(cc, nil)
+}
+
+// openSessionKeep is openSession that also stores the credentials that
+// logged in into keep (when not nil), for a reconnect.
+func openSessionKeep(cc *cli.Context, keep *credentials) (context.Context, *console, *messenger.Conn, func(), error) {
 	con := newConsole(cc.App)
 	creds, err := resolveCredentials(cc, con)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
-	conn, err := connectAndLogin(ctx, cc, con, creds)
+	conn, err := connectAndLogin(ctx, cc, con, &creds)
+	if keep != nil {
+		*keep = creds
+	}
 	if err != nil {
 		stop()
 		return nil, nil, nil, nil, err
@@ -164,7 +173,8 @@ func runChat(cc *cli.Context) error {
 	if cc.Args().Present() {
 		return fmt.Errorf("unexpected argument %q (to send one message: client send --to NAME TEXT...)", cc.Args().First())
 	}
-	ctx, con, conn, done, err := openSession(cc)
+	var creds credentials
+	ctx, con, conn, done, err := openSessionKeep(cc, &creds)
 	if err != nil {
 		return err
 	}
@@ -191,7 +201,26 @@ func runChat(cc *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		err = conn.Run(ctx, con.in, con.out, opts)
+		defer restore()
+		// A terminal session survives a dropped connection or a server
+		// restart: it logs in again with the password it has (kept for
+		// this session only, never printed). Piped chat does not: a
+		// script gets a clear failure and a non-zero exit status.
+		pass := []byte(creds.pass)
+		defer clear(pass)
+		server, ca, user := cc.String("server"), cc.String("ca"), conn.User()
+		dial := func(ctx context.Context) (*messenger.Conn, error) {
+			c, err := messenger.Dial(ctx, server, ca)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.Login(user, string(pass), false); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
+		}
+		err = messenger.RunReconnecting(ctx, conn, dial, con.in, con.out, opts)
 		restore()
 		return runError(err)
 	}

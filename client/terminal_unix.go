@@ -1,0 +1,70 @@
+//go:build unix
+
+package main
+
+import (
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/term"
+
+	"sslmessager/internal/messenger"
+)
+
+// jobControl makes Ctrl-Z and a resized window work while the terminal
+// is raw: suspend restores the terminal, stops the process like the
+// terminal's own Ctrl-Z would, and makes the terminal raw again after
+// fg; SIGTSTP from elsewhere (kill -TSTP) does the same; SIGWINCH sends
+// the new size to resize. stop ends the signal handling.
+func (c *console) jobControl(state *term.State) (suspend func(), resize <-chan messenger.TermSize, stop func()) {
+	var mu sync.Mutex
+	tstp := make(chan os.Signal, 1)
+	winch := make(chan os.Signal, 1)
+	sizes := make(chan messenger.TermSize, 1)
+	done := make(chan struct{})
+	signal.Notify(tstp, syscall.SIGTSTP)
+	signal.Notify(winch, syscall.SIGWINCH)
+	suspend = func() {
+		mu.Lock()
+		defer mu.Unlock()
+		term.Restore(c.inFd, state)
+		cont := make(chan os.Signal, 1)
+		signal.Notify(cont, syscall.SIGCONT)
+		signal.Reset(syscall.SIGTSTP) // the default action: stop
+		syscall.Kill(syscall.Getpid(), syscall.SIGTSTP)
+		select {
+		case <-cont: // fg or bg
+		case <-time.After(time.Second): // not stopped (an orphaned process group)
+		}
+		signal.Stop(cont)
+		signal.Notify(tstp, syscall.SIGTSTP)
+		term.MakeRaw(c.inFd)
+	}
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-tstp:
+				suspend()
+			case <-winch:
+				if w, h, err := term.GetSize(c.outFd); err == nil {
+					select {
+					case sizes <- messenger.TermSize{Width: w, Height: h}:
+					default:
+					}
+				}
+			}
+		}
+	}()
+	return suspend, sizes, func() {
+		signal.Stop(tstp)
+		signal.Stop(winch)
+		close(done)
+		mu.Lock() // no suspend half done
+		mu.Unlock()
+	}
+}
