@@ -93,6 +93,9 @@ Messages sent to you while you were offline are shown once you log in, as
 none shows twice.
 
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
+On a terminal, a chat whose connection drops or whose server restarts
+logs in again by itself (after 1 s, 2 s, ... up to 30 s; Ctrl-C stops
+it); with stdin from a pipe it ends with an error instead.
 Progress bars go to stderr when it is a terminal. The password comes from
 --password-file, else SSLM_PASSWORD, else it is asked without echo when stdin
 is a terminal. :passwd: and :delete_account: ask for passwords without echo on
