@@ -517,19 +517,57 @@ func TestClientTerminal(t *testing.T) {
 		if err := alice.wait(t); err != nil {
 			t.Fatalf("exit after Ctrl-C: %v", err)
 		}
-		rows, x, y := alice.vt.screen()
-		if x != 0 || rows[y] != "" {
-			t.Errorf("after Ctrl-C the cursor is at column %d of %q, want a clean line", x, rows[y])
-		}
-		if strings.Contains(flat(rows), long[:20]) {
-			t.Errorf("the half-typed line is still on the screen:\n%s", strings.Join(rows, "\n"))
-		}
+		// (The last output may still be on its way from the pty.)
+		alice.waitScreen(t, "a clean line after Ctrl-C", func(rows []string, x, y int) error {
+			if x != 0 || rows[y] != "" {
+				return fmt.Errorf("the cursor is at column %d of %q", x, rows[y])
+			}
+			if strings.Contains(flat(rows), long[:20]) {
+				return fmt.Errorf("the half-typed line is still on the screen")
+			}
+			return nil
+		})
 		if tio := alice.termios(t); tio.Lflag&(unix.ECHO|unix.ICANON) != unix.ECHO|unix.ICANON || tio.Oflag&unix.OPOST == 0 {
 			t.Errorf("terminal mode not restored: lflag %#x oflag %#x", tio.Lflag, tio.Oflag)
 		}
 		if strings.Contains(bob.stdout.String(), "0123456789") {
 			t.Errorf("the half-typed line was sent: %q", bob.stdout.String())
 		}
+	})
+
+	t.Run("Ctrl-Z and fg", func(t *testing.T) {
+		// bash with job control is the shell: the client runs as its
+		// foreground job (a process group of its own, so Ctrl-Z may
+		// stop it), and bash waits for a line before it runs fg.
+		bash, err := exec.LookPath("bash")
+		if err != nil {
+			t.Fatalf("bash is needed for job control: %v", err)
+		}
+		script := `set -m; "$@"; echo "[stopped: $?]"; read -r _; fg >/dev/null; echo "[exit: $?]"`
+		alice := startPTY(t, bash, alicePW, append([]string{"-c", script, "bash", bin}, common(srv.addr, "--user", "alice", "--to", "bob")...)...)
+		alice.waitRow(t, "bob>")
+		alice.typ(t, "abc")
+		alice.waitScreen(t, "typed", promptRows("bob> ", "abc", ""))
+		alice.typ(t, "\x1a") // Ctrl-Z
+		alice.waitRow(t, "[stopped: 148]")
+		if tio := alice.termios(t); tio.Lflag&(unix.ECHO|unix.ICANON) != unix.ECHO|unix.ICANON {
+			t.Errorf("terminal still raw while the client is stopped: lflag %#x", tio.Lflag)
+		}
+		alice.typ(t, "\r") // bash reads it, then runs fg
+		stopped := alice.waitRow(t, "[stopped: 148]")
+		alice.waitScreen(t, "prompt and typed text drawn again after fg", func(rows []string, x, y int) error {
+			if y <= stopped || rows[y] != "bob> abc" || x != len("bob> abc") {
+				return fmt.Errorf("cursor row %d is %q", y, rows[y])
+			}
+			return nil
+		})
+		if tio := alice.termios(t); tio.Lflag&unix.ECHO != 0 {
+			t.Errorf("terminal not raw again after fg: lflag %#x", tio.Lflag)
+		}
+		alice.typ(t, "def\r")
+		bob.waitOutput(t, "alice: abcdef\n")
+		alice.typ(t, "\x03")
+		alice.waitRow(t, "[exit: 0]")
 	})
 
 	t.Run("progress bar while typing", func(t *testing.T) {
@@ -596,6 +634,11 @@ func TestClientTerminal(t *testing.T) {
 		alice.typ(t, ":toggle:\r")
 		alice.waitRow(t, "group chat on")
 		alice.waitRow(t, "[group]>")
+		// The group prompt and what is typed after it are green, like
+		// the group lines of others; the next printed line resets it.
+		if raw := alice.vt.rawString(); !strings.Contains(raw, "\x1b[32m[group]> ") {
+			t.Errorf("the group prompt is not green: %q", raw[max(0, len(raw)-200):])
+		}
 
 		srv.kill(t)
 		if err := bob.wait(t); err == nil {

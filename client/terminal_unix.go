@@ -15,17 +15,18 @@ import (
 )
 
 // jobControl makes Ctrl-Z and a resized window work while the terminal
-// is raw: suspend restores the terminal, stops the process like the
-// terminal's own Ctrl-Z would, and makes the terminal raw again after
-// fg; SIGTSTP from elsewhere (kill -TSTP) does the same; SIGWINCH sends
-// the new size to resize. stop ends the signal handling.
+// is raw: suspend restores the terminal, stops the process with SIGTSTP
+// as the terminal's own Ctrl-Z would, and makes the terminal raw again
+// after fg; SIGWINCH sends the new size to resize. stop ends the signal
+// handling. SIGTSTP is never caught: once os/signal has handled it, the
+// Go runtime would ignore it instead of stopping, and the kernel's rule
+// for orphaned process groups (no shell to continue them, so no stop)
+// holds only for SIGTSTP's default action.
 func (c *console) jobControl(state *term.State) (suspend func(), resize <-chan messenger.TermSize, stop func()) {
 	var mu sync.Mutex
-	tstp := make(chan os.Signal, 1)
 	winch := make(chan os.Signal, 1)
 	sizes := make(chan messenger.TermSize, 1)
 	done := make(chan struct{})
-	signal.Notify(tstp, syscall.SIGTSTP)
 	signal.Notify(winch, syscall.SIGWINCH)
 	suspend = func() {
 		mu.Lock()
@@ -33,14 +34,12 @@ func (c *console) jobControl(state *term.State) (suspend func(), resize <-chan m
 		term.Restore(c.inFd, state)
 		cont := make(chan os.Signal, 1)
 		signal.Notify(cont, syscall.SIGCONT)
-		signal.Reset(syscall.SIGTSTP) // the default action: stop
-		syscall.Kill(syscall.Getpid(), syscall.SIGTSTP)
+		syscall.Kill(syscall.Getpid(), syscall.SIGTSTP) // the default action: stop
 		select {
 		case <-cont: // fg or bg
 		case <-time.After(time.Second): // not stopped (an orphaned process group)
 		}
 		signal.Stop(cont)
-		signal.Notify(tstp, syscall.SIGTSTP)
 		term.MakeRaw(c.inFd)
 	}
 	go func() {
@@ -48,8 +47,6 @@ func (c *console) jobControl(state *term.State) (suspend func(), resize <-chan m
 			select {
 			case <-done:
 				return
-			case <-tstp:
-				suspend()
 			case <-winch:
 				if w, h, err := term.GetSize(c.outFd); err == nil {
 					select {
@@ -61,7 +58,6 @@ func (c *console) jobControl(state *term.State) (suspend func(), resize <-chan m
 		}
 	}()
 	return suspend, sizes, func() {
-		signal.Stop(tstp)
 		signal.Stop(winch)
 		close(done)
 		mu.Lock() // no suspend half done
