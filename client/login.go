@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -59,7 +60,10 @@ func terminalFd(x any) (int, bool) {
 }
 
 // makeRaw puts the terminal in raw mode for the session and sets the
-// terminal options; the returned function restores it.
+// terminal options (Ctrl-Z and window resizes included); the returned
+// function restores it and is meant to be deferred, so that every exit
+// path, a panic included, leaves the terminal as it was. Calling it twice
+// is harmless.
 func (c *console) makeRaw(opts *messenger.Options) (func(), error) {
 	state, err := term.MakeRaw(c.inFd)
 	if err != nil {
@@ -69,7 +73,15 @@ func (c *console) makeRaw(opts *messenger.Options) (func(), error) {
 	if w, h, err := term.GetSize(c.outFd); err == nil {
 		opts.Width, opts.Height = w, h
 	}
-	return func() { term.Restore(c.inFd, state) }, nil
+	suspend, resize, stop := c.jobControl(state)
+	opts.Suspend, opts.Resize = suspend, resize
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			stop()
+			term.Restore(c.inFd, state)
+		})
+	}, nil
 }
 
 // askLine prompts on errw and reads one line from stdin, a byte at a time
@@ -229,8 +241,9 @@ func askNewOrOldPassword(con *console, signUp bool) (string, error) {
 	}
 }
 
-// connectAndLogin dials the server and logs in or signs up.
-func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr credentials) (*messenger.Conn, error) {
+// connectAndLogin dials the server and logs in or signs up; cr ends up
+// holding the credentials that were accepted.
+func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr *credentials) (*messenger.Conn, error) {
 	dial := func() (*messenger.Conn, error) { return messenger.Dial(ctx, cc.String("server"), cc.String("ca")) }
 	return loginWithTries(dial, con, cr, cc.Bool("signup"), cc.String("password-file") == "" && os.Getenv("SSLM_PASSWORD") == "")
 }
@@ -240,7 +253,7 @@ func connectAndLogin(ctx context.Context, cc *cli.Context, con *console, cr cred
 // a wrong password at log-in is asked again when it was typed (asked is
 // true), each at most maxPasswordTries times in all; the server closes the
 // connection after a wrong password, so each try dials again.
-func loginWithTries(dial func() (*messenger.Conn, error), con *console, cr credentials, signUp, asked bool) (*messenger.Conn, error) {
+func loginWithTries(dial func() (*messenger.Conn, error), con *console, cr *credentials, signUp, asked bool) (*messenger.Conn, error) {
 	conn, err := dial()
 	if err != nil {
 		return nil, err

@@ -40,7 +40,7 @@ func TestLoginGivesThreeTries(t *testing.T) {
 	}
 
 	con, errw := termConsole(t, "wrong-2", "password-alice")
-	conn, err := loginWithTries(dial, con, credentials{user: "alice", pass: "wrong-1"}, false, true)
+	conn, err := loginWithTries(dial, con, &credentials{user: "alice", pass: "wrong-1"}, false, true)
 	if err != nil {
 		t.Fatalf("third try: %v; stderr %q", err, errw.String())
 	}
@@ -51,7 +51,7 @@ func TestLoginGivesThreeTries(t *testing.T) {
 
 	dials = 0
 	con, errw = termConsole(t, "wrong-2", "wrong-3")
-	_, err = loginWithTries(dial, con, credentials{user: "alice", pass: "wrong-1"}, false, true)
+	_, err = loginWithTries(dial, con, &credentials{user: "alice", pass: "wrong-1"}, false, true)
 	if err == nil || !strings.Contains(err.Error(), "log-in refused: incorrect username or password") || dials != 3 {
 		t.Fatalf("three wrong passwords: %v after %d connections; stderr %q", err, dials, errw.String())
 	}
@@ -59,7 +59,7 @@ func TestLoginGivesThreeTries(t *testing.T) {
 	// A password from a file or the environment is not asked again.
 	dials = 0
 	con, _ = termConsole(t)
-	if _, err := loginWithTries(dial, con, credentials{user: "alice", pass: "wrong-1"}, false, false); err == nil || dials != 1 {
+	if _, err := loginWithTries(dial, con, &credentials{user: "alice", pass: "wrong-1"}, false, false); err == nil || dials != 1 {
 		t.Fatalf("password not typed: %v after %d connections, want one refusal", err, dials)
 	}
 }

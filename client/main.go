@@ -114,6 +114,9 @@ Messages sent to you while you were offline are shown once you log in, as
 none shows twice.
 
 Downloaded files never overwrite anything: a taken name becomes "a (1).txt".
+On a terminal, a chat whose connection drops or whose server restarts
+logs in again by itself (after 1 s, 2 s, ... up to 30 s; Ctrl-C stops
+it); with stdin from a pipe it ends with an error instead.
 Progress bars go to stderr when it is a terminal. The password comes from
 --password-file (or SSLM_PASSWORD_FILE), or SSLM_PASSWORD (not both; a
 byte-order mark and a trailing CR are removed), else it is asked without echo
@@ -170,13 +173,22 @@ their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 // context that SIGINT and SIGTERM cancel. done closes the connection and
 // releases the signals.
 func openSession(cc *cli.Context) (context.Context, *console, *messenger.Conn, func(), error) {
+	return openSessionKeep(cc, nil)
+}
+
+// openSessionKeep is openSession that also stores the credentials that
+// logged in into keep (when not nil), for a reconnect.
+func openSessionKeep(cc *cli.Context, keep *credentials) (context.Context, *console, *messenger.Conn, func(), error) {
 	con := newConsole(cc.App)
 	creds, err := resolveCredentials(cc, con)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	ctx, stop := signal.NotifyContext(cc.Context, os.Interrupt, syscall.SIGTERM)
-	conn, err := connectAndLogin(ctx, cc, con, creds)
+	conn, err := connectAndLogin(ctx, cc, con, &creds)
+	if keep != nil {
+		*keep = creds
+	}
 	if err != nil {
 		stop()
 		return nil, nil, nil, nil, err
@@ -192,7 +204,8 @@ func runChat(cc *cli.Context) error {
 	if err := checkPipedTarget(cc); err != nil {
 		return err
 	}
-	ctx, con, conn, done, err := openSession(cc)
+	var creds credentials
+	ctx, con, conn, done, err := openSessionKeep(cc, &creds)
 	if err != nil {
 		return err
 	}
@@ -219,7 +232,26 @@ func runChat(cc *cli.Context) error {
 		if err != nil {
 			return err
 		}
-		err = conn.Run(ctx, con.in, con.out, opts)
+		defer restore()
+		// A terminal session survives a dropped connection or a server
+		// restart: it logs in again with the password it has (kept for
+		// this session only, never printed). Piped chat does not: a
+		// script gets a clear failure and a non-zero exit status.
+		pass := []byte(creds.pass)
+		defer clear(pass)
+		server, ca, user := cc.String("server"), cc.String("ca"), conn.User()
+		dial := func(ctx context.Context) (*messenger.Conn, error) {
+			c, err := messenger.Dial(ctx, server, ca)
+			if err != nil {
+				return nil, err
+			}
+			if err := c.Login(user, string(pass), false); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
+		}
+		err = messenger.RunReconnecting(ctx, conn, dial, con.in, con.out, opts)
 		restore()
 		return runError(err)
 	}

@@ -548,14 +548,18 @@ func TestProgressBars(t *testing.T) {
 	alice.in.Close()
 	alice.wait(t)
 
-	// Terminal mode: frames go above the prompt, with the cursor kept.
+	// Terminal mode: frames go on the bar's line above the prompt, drawn
+	// through the terminal (which redraws the prompt line below them).
 	bars = &relaytest.SyncBuffer{}
 	r := startRun(t, s.join(t, "alice", false), Options{Target: "bob", Terminal: true, Width: 100, Height: 30, Progress: bars})
 	waitOutput(t, r.out, "bob> ")
 	r.in.Write([]byte(":upload: " + p + "\r"))
 	waitOutput(t, r.out, "upload complete: big.bin to bob")
-	if b := bars.String(); !strings.Contains(b, escSave+escUp+"\rbig.bin ") || !strings.Contains(b, "100%") {
-		t.Errorf("terminal bars: %q", b)
+	if o := r.out.String(); !strings.Contains(o, escUp+"\rbig.bin ") || !strings.Contains(o, "100%") {
+		t.Errorf("terminal bars: %q", o)
+	}
+	if bars.String() != "" {
+		t.Errorf("terminal mode wrote to the progress writer: %q", bars.String())
 	}
 	if o := r.out.String(); !strings.Contains(o, escUp+"\r"+escClearEOL) {
 		t.Errorf("the bar's line was not removed: %q", o)

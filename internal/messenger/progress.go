@@ -17,11 +17,13 @@ import (
 //     of the progress writer (stderr), drawn with CR; every printed line
 //     first erases it and then draws it again below.
 //   - Terminal mode: the bar has a line of its own just above the prompt.
-//     Starting a bar opens that line; frames are drawn there with the
-//     cursor saved and restored, so the prompt and the line being typed
-//     stay as they are; a printed line takes the bar's place and the bar
-//     and the prompt move down one line; the end of the bar removes its
-//     line and the prompt takes it back.
+//     Starting a bar opens that line; frames are drawn there through the
+//     term.Terminal, which first takes the prompt and the line being typed
+//     off the screen (all of its rows, when it is wider than the terminal)
+//     and then draws them again below the bar, so nothing typed or
+//     received is ever overwritten; a printed line takes the bar's place
+//     and the bar and the prompt move down one line; the end of the bar
+//     removes its line and the prompt takes it back.
 //
 // No bar is shown without a progress writer, nor for an empty file.
 
@@ -29,8 +31,6 @@ import (
 const (
 	escUp       = "\x1b[A"
 	escClearEOL = "\x1b[K"
-	escSave     = "\x1b7"
-	escRestore  = "\x1b8"
 )
 
 // barThrottle is the shortest time between two frames of a bar.
@@ -142,7 +142,9 @@ func (p *printer) drawFrame(f string) {
 	}
 	p.frame = f
 	if p.term {
-		p.barW.Write([]byte(escSave + escUp + "\r" + f + escClearEOL + escRestore))
+		// Relative to the first row of the prompt, wherever the cursor
+		// is in a long typed line.
+		p.w.Write([]byte(p.resetSeq() + escUp + "\r" + f + escClearEOL + "\n"))
 		return
 	}
 	p.barW.Write([]byte("\r" + f + escClearEOL))
@@ -153,7 +155,15 @@ func (p *printer) drawFrame(f string) {
 // the bar's line, the bar the prompt's, and the terminal draws the prompt
 // below. p.mu is held.
 func (p *printer) lineAboveBar(s string) {
-	p.w.Write([]byte(escUp + "\r" + escClearEOL + s + "\n" + p.frame + escClearEOL + "\n"))
+	p.w.Write([]byte(p.resetSeq() + escUp + "\r" + escClearEOL + s + "\n" + p.resetSeq() + p.frame + escClearEOL + "\n"))
+}
+
+// resetSeq is the colour reset a terminal-mode line starts with, if any.
+func (p *printer) resetSeq() string {
+	if p.reset {
+		return colorReset
+	}
+	return ""
 }
 
 // hideBar erases the bar in plain mode before other output. p.mu is held.

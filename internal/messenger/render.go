@@ -8,6 +8,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
 )
 
 // ANSI colour for group messages.
@@ -20,16 +22,31 @@ const (
 // (letters, marks, numbers, punctuation, symbols, spaces) are; control
 // (Cc, including C1), format (Cf, such as the bidi override U+202E),
 // line and paragraph separators, private-use and unassigned runes are not.
-func isShown(r rune) bool { return unicode.IsGraphic(r) }
+// VARIATION SELECTOR-16, a mark, is shown only in an emoji sequence
+// (Sanitize).
+func isShown(r rune) bool { return unicode.IsGraphic(r) && r != variationSelector16 }
+
+// Joiners that Sanitize lets through inside an emoji sequence only.
+const (
+	zeroWidthJoiner     = '\u200d' // joins emoji: 👩‍💻
+	variationSelector16 = '\ufe0f' // emoji presentation: ❤️
+	combiningKeycap     = '\u20e3' // 1️⃣
+)
 
 // Sanitize makes s safe to print: LF and TAB are kept, every other rune
 // that is not shown as it is becomes a visible escape: \xNN below U+0080
 // and for bytes that are not UTF-8, \uNNNN or \UNNNNNNNN above. A terminal
 // never receives a raw escape sequence or a direction override from it.
+// The one exception are the ZERO WIDTH JOINER (U+200D) and VARIATION
+// SELECTOR-16 (U+FE0F) inside an emoji sequence (one grapheme cluster, as
+// Unicode's UAX #29 defines it): a ZWJ between two pictographs, a VS16
+// after a symbol or a keycap base, so that 👩‍💻 and ❤️ show as emoji. Out
+// of such a sequence they are escaped like any other format character.
 func Sanitize(s string) string {
 	if clean(s) {
 		return s
 	}
+	joiners := emojiJoiners(s)
 	var b strings.Builder
 	b.Grow(len(s) + 16)
 	for i := 0; i < len(s); {
@@ -37,7 +54,7 @@ func Sanitize(s string) string {
 		switch {
 		case r == utf8.RuneError && n == 1:
 			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r == '\n', r == '\t', isShown(r):
+		case r == '\n', r == '\t', isShown(r), joiners[i]:
 			b.WriteString(s[i : i+n])
 		case r < utf8.RuneSelf:
 			fmt.Fprintf(&b, `\x%02x`, r)
@@ -51,7 +68,52 @@ func Sanitize(s string) string {
 	return b.String()
 }
 
-// clean says whether Sanitize would leave s as it is.
+// emojiJoiners returns the byte offsets in s of the ZWJ and VS16 runes
+// that are part of an emoji sequence (nil when s has none).
+func emojiJoiners(s string) map[int]bool {
+	if !strings.ContainsRune(s, zeroWidthJoiner) && !strings.ContainsRune(s, variationSelector16) {
+		return nil
+	}
+	type at struct {
+		r   rune
+		off int
+	}
+	ok := make(map[int]bool)
+	state, off := -1, 0
+	for rest := s; rest != ""; {
+		var cluster string
+		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
+		var rs []at
+		for i, r := range cluster {
+			rs = append(rs, at{r, off + i})
+		}
+		off += len(cluster)
+		for i, x := range rs {
+			var prev, next rune = -1, -1
+			if i > 0 {
+				prev = rs[i-1].r
+			}
+			if i+1 < len(rs) {
+				next = rs[i+1].r
+			}
+			switch x.r {
+			case zeroWidthJoiner:
+				// Inside one cluster, only a pictograph follows a ZWJ
+				// that is not another extender (UAX #29 GB11), and
+				// that rule wants a pictograph before it too.
+				ok[x.off] = prev >= 0 && next >= 0 && next != zeroWidthJoiner &&
+					isShown(next) && !unicode.In(next, unicode.M, unicode.Sk)
+			case variationSelector16:
+				ok[x.off] = unicode.Is(unicode.So, prev) ||
+					(strings.ContainsRune("0123456789#*", prev) && next == combiningKeycap)
+			}
+		}
+	}
+	return ok
+}
+
+// clean says whether Sanitize would leave s as it is (for a string with
+// emoji joiners it says no, and Sanitize looks closer).
 func clean(s string) bool {
 	if !utf8.ValidString(s) {
 		return false
@@ -139,6 +201,7 @@ type printer struct {
 	w       io.Writer
 	closed  bool
 	partial bool // a prompt without newline is on the last line
+	reset   bool // terminal mode with colour: each line starts in the default colour (the group prompt is green)
 
 	// Progress bars (progress.go); barW nil means none.
 	barW     io.Writer // where bar frames go (stderr)
@@ -162,7 +225,10 @@ func (p *printer) line(s string) {
 	}
 	p.hideBar()
 	defer p.showBar()
-	b := make([]byte, 0, len(s)+2)
+	b := make([]byte, 0, len(s)+8)
+	if p.reset {
+		b = append(b, colorReset...)
+	}
 	if p.partial {
 		b = append(b, '\n')
 		p.partial = false
@@ -198,6 +264,17 @@ func (p *printer) prompt(s string) {
 	}
 	p.w.Write([]byte(s))
 	p.partial = true
+}
+
+// resize tells the terminal t (the printer's writer) its new size.
+func (p *printer) resize(t interface{ SetSize(int, int) error }, width, height int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	t.SetSize(width, height)
+	p.cols = width
 }
 
 func (p *printer) close() {

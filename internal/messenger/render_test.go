@@ -109,3 +109,35 @@ func TestPrinterWholeLinesAfterPrompt(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+// TestSanitizeEmojiSequences: ZWJ and VS16 pass inside an emoji sequence
+// only; bidi overrides and other controls stay escaped next to them.
+func TestSanitizeEmojiSequences(t *testing.T) {
+	for _, tt := range []struct{ name, in, want string }{
+		{"ZWJ sequence", "dev 👩‍💻 here", "dev 👩‍💻 here"},
+		{"family", "👨‍👩‍👧‍👦", "👨‍👩‍👧‍👦"},
+		{"VS16 heart", "love ❤️", "love ❤️"},
+		{"ZWJ with VS16", "🏳️‍🌈 flag", "🏳️‍🌈 flag"},
+		{"skin tone and ZWJ", "👩🏽‍🚀", "👩🏽‍🚀"},
+		{"keycap", "1️⃣ first", "1️⃣ first"},
+		{"ZWJ between letters", "a\u200db", `a\u200db`},
+		{"ZWJ at the end", "👩\u200d", `👩\u200d`},
+		{"ZWJ before a letter", "👩\u200dx", `👩\u200dx`},
+		{"two ZWJ", "👩\u200d\u200d💻", `👩\u200d\u200d💻`},
+		{"lone VS16", "\ufe0f", `\ufe0f`},
+		{"VS16 after a letter", "a\ufe0f", `a\ufe0f`},
+		{"bidi override inside", "👩‍💻\u202etxt.exe", `👩‍💻\u202etxt.exe`},
+		{"isolate and ZWJ", "\u2066👩‍💻\u2069", `\u2066👩‍💻\u2069`},
+		{"escape after emoji", "❤️\x1b[2J", `❤️\x1b[2J`},
+		{"ZWJ before a control", "👩\u200d\x1b[31m", `👩\u200d\x1b[31m`},
+		{"zero width space", "👩\u200b💻", `👩\u200b💻`},
+	} {
+		got := Sanitize(tt.in)
+		if got != tt.want {
+			t.Errorf("%s: Sanitize(%q) = %q, want %q", tt.name, tt.in, got, tt.want)
+		}
+		if strings.ContainsAny(got, "\x1b\u202e\u2066\u2069\u200b") {
+			t.Errorf("%s: Sanitize(%q) = %q still holds a raw control", tt.name, tt.in, got)
+		}
+	}
+}

@@ -1,11 +1,11 @@
 package messenger
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -48,7 +48,22 @@ type Options struct {
 	// the offline messages already shown (offline.go); "" remembers
 	// nothing.
 	StateDir string
+	// Group starts the session in group chat (RunReconnecting restores
+	// it this way after a reconnect).
+	Group bool
+	// Suspend, in Terminal mode, is called when the user types Ctrl-Z
+	// (raw mode turns it into a plain byte). It should restore the
+	// terminal, stop the process and make the terminal raw again once it
+	// continues; the prompt and the line being typed are then redrawn.
+	// nil: Ctrl-Z is ignored.
+	Suspend func()
+	// Resize, in Terminal mode, receives the new size after the terminal
+	// was resized; the line being typed is laid out again for it.
+	Resize <-chan TermSize
 }
+
+// TermSize is a terminal size in columns and rows.
+type TermSize struct{ Width, Height int }
 
 // session is the state of one Run.
 type session struct {
@@ -93,6 +108,9 @@ type session struct {
 	hist     history
 	admin    adminState // the admin role and :admin: requests (admin.go)
 
+	keptMu sync.Mutex
+	kept   kept // guarded by keptMu: target and group chat, for a reconnect
+
 	quitting    atomic.Bool   // Quit was sent (or is about to be)
 	endAccepted chan struct{} // closed by the receiver on END <end accepted>
 	recvGone    chan struct{} // closed when the receiver returns
@@ -126,6 +144,15 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 	if c.token == "" {
 		return errors.New("not logged in")
 	}
+	opts = opts.withDefaults()
+	sc := newScreen(in, out, opts)
+	defer sc.close()
+	err, _ := c.run(ctx, sc, sc.in, opts)
+	return err
+}
+
+// withDefaults fills in the zero fields that have defaults.
+func (opts Options) withDefaults() Options {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -135,6 +162,19 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 	if opts.Downloads == "" {
 		opts.Downloads = DefaultDownloads
 	}
+	return opts
+}
+
+// kept is what a reconnect restores: the target and group chat.
+type kept struct {
+	target string
+	group  bool
+}
+
+// run is one session of Run or RunReconnecting on the screen sc, reading
+// its lines from in. It returns what ended it and the target and group
+// chat at that moment. It closes c before it returns; sc stays open.
+func (c *Conn) run(ctx context.Context, sc *screen, in lineInput, opts Options) (error, kept) {
 	s := &session{
 		c:           c,
 		opts:        opts,
@@ -145,34 +185,25 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 		endAccepted: make(chan struct{}),
 		recvGone:    make(chan struct{}),
 		done:        make(chan struct{}),
-	}
-	if opts.Terminal {
-		s.term = term.NewTerminal(struct {
-			io.Reader
-			io.Writer
-		}{in, out}, "")
-		if opts.Width > 0 && opts.Height > 0 {
-			s.term.SetSize(opts.Width, opts.Height)
-		}
-		s.out = &printer{w: s.term}
-		s.in = &termInput{t: s.term}
-	} else {
-		s.out = &printer{w: out}
-		s.in = newPlainInput(in, s.out)
-	}
-	if opts.Progress != nil {
-		cols := 0
-		if opts.Terminal {
-			cols = cmp.Or(opts.Width, 80)
-		}
-		s.out.setProgress(opts.Progress, opts.Terminal, cols)
+		out:         sc.out,
+		in:          in,
+		term:        sc.term,
+		kept:        kept{target: opts.Target, group: opts.Group},
 	}
 	s.initMutes()
 	// Copies of what this user sends from its other sessions are shown
 	// here too (CARBON lines); the server sends them only on request.
 	if err := c.send(wire.Carbons{Token: c.token}); err != nil {
 		c.Close()
-		return err
+		return err, s.kept
+	}
+	if opts.Group {
+		// A new session starts outside group chat: toggle it back on.
+		if err := c.send(wire.Group{Token: c.token}); err != nil {
+			c.Close()
+			return err, s.kept
+		}
+		s.group = true
 	}
 	go s.sendq.run(s.done)
 	s.stored = newStoredMessages(storedPath(opts.StateDir, c.addr, c.user), s.out,
@@ -182,11 +213,11 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 	recvDone := make(chan error, 1)
 	inputDone := make(chan error, 1)
 	go func() {
-		err := s.receive()
+		err := guard(s.receive)
 		close(s.recvGone)
 		recvDone <- err
 	}()
-	go func() { inputDone <- s.inputLoop() }()
+	go func() { inputDone <- guard(s.inputLoop) }()
 
 	var err error
 	select {
@@ -236,13 +267,31 @@ func (c *Conn) Run(ctx context.Context, in io.Reader, out io.Writer, opts Option
 	}
 	c.Close()
 	close(s.done)
-	if s.term != nil {
-		// Leave the cursor on a clean line for whatever the caller prints.
-		s.term.SetPrompt("")
-		s.out.raw(nil)
-	}
-	s.out.close()
-	return err
+	s.keptMu.Lock()
+	k := s.kept
+	s.keptMu.Unlock()
+	return err, k
+}
+
+// PanicError is a panic in a session goroutine, returned by Run so that
+// the caller can restore the terminal before it reports it.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error: %v\n%s", e.Value, e.Stack)
+}
+
+// guard runs f and turns a panic in it into a *PanicError.
+func guard(f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &PanicError{Value: r, Stack: debug.Stack()}
+		}
+	}()
+	return f()
 }
 
 // stopped says whether Run has returned.
@@ -451,6 +500,9 @@ func (s *session) inputLoop() error {
 			return s.quit(err)
 		}
 		quit, err := s.handle(line)
+		if s.stopped() {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -499,10 +551,17 @@ func (s *session) quit(readErr error) error {
 	// sends them again at the next log-in they are confirmed, not shown.
 	s.stored.save()
 	if readErr != nil {
-		return fmt.Errorf("read input: %w", readErr)
+		return &InputError{Err: readErr}
 	}
 	return nil
 }
+
+// InputError is Run's error when reading the input failed.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return "read input: " + e.Err.Error() }
+
+func (e *InputError) Unwrap() error { return e.Err }
 
 // handle acts on one input line. It reports whether the user quits, and
 // an error only when the connection failed.
@@ -563,8 +622,17 @@ func (s *session) sendText(text string) error {
 
 // updatePrompt shows the target (or the group) in terminal mode.
 func (s *session) updatePrompt() {
+	s.keptMu.Lock()
+	s.kept = kept{target: s.target, group: s.group}
+	s.keptMu.Unlock()
 	if s.group {
-		s.in.setPrompt("[group]> ")
+		p := "[group]> "
+		if s.term != nil && s.opts.Color {
+			// The prompt and the line typed after it are green, like
+			// the group lines of others; every printed line resets it.
+			p = colorGreen + p
+		}
+		s.in.setPrompt(p)
 	} else {
 		s.in.setPrompt(Sanitize(s.target) + "> ")
 	}
