@@ -86,18 +86,27 @@ func (c *session) handleChangePassword(q wire.ChangePassword) bool {
 	}
 	err := c.srv.cfg.Accounts.SetPassword(c.user, q.New)
 	release()
-	switch {
-	case errors.Is(err, accounts.ErrNoSuchUser):
-		c.send(lineNoAccount)
-		return true
-	case err != nil:
-		c.logger().Error("password change failed", "err", err)
-		c.send(lineNoServerError)
+	if c.refusedChange(err, "password change") {
 		return true
 	}
 	ended := c.srv.endUserExcept(c.user, reasonPasswordChanged, c)
 	c.logger().Info("password changed", "other_sessions_ended", ended)
 	c.send(lineOKPasswordChanged)
+	return true
+}
+
+// refusedChange answers an account change that failed with err (nil: it
+// did not) with NO, and reports whether it did.
+func (c *session) refusedChange(err error, what string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, accounts.ErrNoSuchUser):
+		c.send(lineNoAccount)
+	default:
+		c.logger().Error(what+" failed", "err", err)
+		c.send(lineNoServerError)
+	}
 	return true
 }
 
@@ -115,13 +124,7 @@ func (c *session) handleDeleteAccount(q wire.DeleteAccount) bool {
 	}
 	_, err := c.srv.cfg.Accounts.Delete(c.user)
 	release()
-	switch {
-	case errors.Is(err, accounts.ErrNoSuchUser):
-		c.send(lineNoAccount)
-		return true
-	case err != nil:
-		c.logger().Error("account deletion failed", "err", err)
-		c.send(lineNoServerError)
+	if c.refusedChange(err, "account deletion") {
 		return true
 	}
 	// The account is gone: an upload to it that commits after this is
