@@ -43,7 +43,7 @@ certs: build
 	else $(BIN)/gencert --dir certs; fi
 
 run-server: certs
-	$(BIN)/server --listen 127.0.0.1:18443 --users $(DATA)/users.csv --spool $(DATA)/spool
+	$(BIN)/server --listen 127.0.0.1:18443 --users $(DATA)/users.csv --spool $(DATA)/spool --offline $(DATA)/offline
 
 run-client: build
 	$(BIN)/client --server localhost:18443 --ca certs/ca.pem

@@ -25,11 +25,18 @@ func TestClientBinaryArgs(t *testing.T) {
 		{[]string{"--bogus"}, `error: unknown flag --bogus (see client --help)`},
 		{[]string{"upload", "--bogus", "a.txt"}, `error: unknown flag --bogus (see client --help)`},
 		{[]string{"--signup=maybe"}, `error: --signup: "maybe" is not true or false (see client --help)`},
+		{[]string{"send", "hi"}, `error: send: no target: use send --to NAME`},
+		{[]string{"upload", "--to", "bob"}, `error: upload: no file: use upload --to NAME FILE...`},
 	} {
 		out, errOut, code := runOnce(t, bin, "", nil, c.args...)
 		if code != 2 || !strings.HasPrefix(errOut, c.want) || strings.Count(errOut, "\n") != 1 || out != "" {
 			t.Errorf("client %q: exit %d, stdout %q, stderr %q; want exit 2 and one line starting %q", c.args, code, out, errOut, c.want)
 		}
+	}
+	// The server's SSLM_SIGNUP (open|closed) in the environment is none
+	// of the client's business.
+	if _, errOut, code := runOnce(t, bin, "", []string{"SSLM_SIGNUP=closed"}, "send", "hi"); code != 2 || strings.Contains(errOut, "signup") {
+		t.Errorf("with SSLM_SIGNUP=closed: exit %d, %q", code, errOut)
 	}
 	out, errOut, code := runOnce(t, bin, "", nil, "--version")
 	if code != 0 || !strings.HasPrefix(out, "client version ") || !strings.Contains(out, ", go1.") {

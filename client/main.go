@@ -130,7 +130,7 @@ their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 			&cli.StringFlag{Name: "ca", Value: defaultCA, Usage: "CA certificate `FILE` that signed the server's certificate", EnvVars: []string{"SSLM_CA"}},
 			&cli.StringFlag{Name: "user", Usage: "user `NAME` (asked when stdin is a terminal)", EnvVars: []string{"SSLM_USER"}},
 			&cli.StringFlag{Name: "password-file", Usage: "read the password from the first line of `FILE` (or set SSLM_PASSWORD)", EnvVars: []string{"SSLM_PASSWORD_FILE"}},
-			&cli.BoolFlag{Name: "signup", Usage: "create the account, then log in", EnvVars: []string{"SSLM_SIGNUP"}},
+			&cli.BoolFlag{Name: "signup", Usage: "create the account, then log in"},
 			&cli.StringFlag{Name: "to", Usage: "first target `NAME` (asked on a terminal; required when stdin is a pipe or file)", EnvVars: []string{"SSLM_TO"}},
 			&cli.BoolFlag{Name: "no-color", Usage: "no green for group chat (also when NO_COLOR is set)", EnvVars: []string{"SSLM_NO_COLOR"}},
 			&cli.BoolFlag{Name: "no-timestamps", Usage: "no [15:04:05] before messages", EnvVars: []string{"SSLM_NO_TIMESTAMPS"}},
@@ -299,7 +299,7 @@ func commandTarget(cc *cli.Context, usage string) (string, error) {
 		}
 	}
 	if to == "" {
-		return "", fmt.Errorf("%s: no target: use %s", name, usage)
+		return "", cliflags.Usagef(cc.App, "%s: no target: use %s", name, usage)
 	}
 	return to, nil
 }
@@ -381,7 +381,7 @@ func runUpload(cc *cli.Context) error {
 	}
 	files := cc.Args().Slice()
 	if len(files) == 0 {
-		return errors.New("upload: no file: use upload --to NAME FILE...")
+		return cliflags.Usagef(cc.App, "upload: no file: use upload --to NAME FILE...")
 	}
 	for _, f := range files {
 		if err := messenger.CheckUploadFile(f); err != nil {

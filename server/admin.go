@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"sslmessager/internal/admin"
+	"sslmessager/internal/cliflags"
 )
 
 // DefaultAdminSocket is the admin socket's file name, beside --users.
@@ -60,7 +61,7 @@ Examples:
 		},
 		Action: func(cc *cli.Context) error {
 			if cc.NArg() == 0 {
-				return errors.New("admin: want a COMMAND (server admin help lists them)")
+				return cliflags.Usagef(cc.App, "admin: want a COMMAND (server admin help lists them)")
 			}
 			ok, err := admin.Call(besideUsers(cc, "admin-socket", DefaultAdminSocket), cc.Args().Slice(), readSecret, cc.App.Writer)
 			if err != nil {

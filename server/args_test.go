@@ -64,6 +64,7 @@ func TestServerArgs(t *testing.T) {
 		{[]string{"--hash-cost", "0"}, `error: --hash-cost 0: want 4 to 31`},
 		{[]string{"--no-such-flag"}, `error: unknown flag --no-such-flag (see server --help)`},
 		{[]string{"--max-conns"}, `error: --max-conns needs a value (see server --help)`},
+		{[]string{"admin"}, `error: admin: want a COMMAND (server admin help lists them)`},
 	} {
 		code, stdout, stderr := runServerBinary(t, c.args...)
 		if code != 2 || !strings.HasPrefix(stderr, c.want) || strings.Count(stderr, "\n") != 1 || stdout != "" {

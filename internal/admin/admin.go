@@ -127,7 +127,7 @@ func init() {
 		{"g", "TEXT", "send TEXT as a group message from admin to everyone online", (*Admin).group},
 		{"useradd", "USER [-]", "create an account; prints a one-time password, or reads one from stdin with -", (*Admin).useradd},
 		{"passwd", "USER [-]", "set a new password (generated, or read from stdin with -); ends USER's sessions", (*Admin).passwd},
-		{"userdel", "USER", "delete the account, end its sessions, remove its queued files; the name becomes free", (*Admin).userdel},
+		{"userdel", "USER", "delete the account, end its sessions, remove its queued files and stored messages; the name becomes free", (*Admin).userdel},
 		{"role", "USER admin|user", "give USER the admin role or take it away", (*Admin).role},
 		{"signup", "open|closed", "open or close sign-up until the server restarts", (*Admin).signup},
 		{"help", "", "list the commands", (*Admin).help},
