@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
+	"sslmessager/internal/offline"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/relay/relaytest"
 )
@@ -20,37 +22,72 @@ import (
 // reach the log and close without END), every connection the server ends
 // gets an END line last, the server lets go of every connection, session
 // and goroutine, and the spool's accounting matches its files.
-func FuzzSession(f *testing.F) {
-	for _, s := range []string{
-		"MSG peer fuzz hello TOKEN \r\n",
-		"MSG <peer> fuzz hi TOKEN \r\n",
-		"BEGINF a<b> <x> 3 TOKEN \r\nabcENDF TOKEN \r\n",
-		"BEGINF name " + string(bytes.Repeat([]byte("x"), 70)) + " 1 TOKEN \r\nx",
-		"BEGINF f.txt fuzz 5 TOKEN \r\nhelloENDF TOKEN \r\nCMD <get> TOKEN \r\n",
-		"BEGINF f.txt peer TOKEN \r\ndata\r\nENDF TOKEN \r\n",
-		"BEGINF f.txt fuzz 100 TOKEN \r\nshort",
-		"CMD <get ack> TOKEN \r\nACKF 0123456789abcdef01234567 TOKEN \r\n",
-		"CMD <group> TOKEN \r\nMSGG fuzz all TOKEN \r\nCMD <online> TOKEN \r\n",
-		"CMD <carbons> TOKEN \r\nMSG fuzz fuzz self TOKEN \r\n",
-		"MSG peer peer impersonate TOKEN \r\n",
-		"MSG peer fuzz x wrongtoken \r\n",
-		"ENDF TOKEN \r\n",
-		"AUTH fuzz password-fuzz \r\n",
-		"PUT x\x00y password-123 \r\n",
-		"CMD <nope> TOKEN \r\n",
-		"\xff\xfe\r\n",
-		"MSG peer fuzz " + string(bytes.Repeat([]byte("\x1b"), 5000)) + " TOKEN \r\n",
-		"END <user command> TOKEN \r\n",
-	} {
+func FuzzSession(f *testing.F) { fuzzSession(f, false, sessionSeeds) }
+
+// FuzzSessionExt is FuzzSession on connections that negotiated ALPN
+// sslm/2, as our client does, with offline messages on: it reaches the
+// extension queries (PING, PASSWD, DELACCT, ADMIN, ACKM) as well. The
+// account "fuzz" gets its password back before every input, and is made
+// again if an input deleted it.
+func FuzzSessionExt(f *testing.F) {
+	fuzzSession(f, true, append(slices.Clip(sessionSeeds),
+		"PING 1 TOKEN \r\n",
+		"PING "+string(bytes.Repeat([]byte("n"), 40))+" TOKEN \r\n",
+		"PASSWD password-fuzz newpassword TOKEN \r\n",
+		"PASSWD wrong-password newpassword TOKEN \r\n",
+		"PASSWD password-fuzz short TOKEN \r\n",
+		"DELACCT wrong-password TOKEN \r\n",
+		"DELACCT password-fuzz TOKEN \r\n",
+		"ADMIN online TOKEN \r\n",
+		"ADMIN kick peer <x> TOKEN \r\n",
+		"ACKM 99999999999 TOKEN \r\n",
+		"MSG peer fuzz stored TOKEN \r\nMSG peer fuzz stored2 TOKEN \r\n",
+	))
+}
+
+var sessionSeeds = []string{
+	"MSG peer fuzz hello TOKEN \r\n",
+	"MSG <peer> fuzz hi TOKEN \r\n",
+	"BEGINF a<b> <x> 3 TOKEN \r\nabcENDF TOKEN \r\n",
+	"BEGINF name " + string(bytes.Repeat([]byte("x"), 70)) + " 1 TOKEN \r\nx",
+	"BEGINF f.txt fuzz 5 TOKEN \r\nhelloENDF TOKEN \r\nCMD <get> TOKEN \r\n",
+	"BEGINF f.txt peer TOKEN \r\ndata\r\nENDF TOKEN \r\n",
+	"BEGINF f.txt fuzz 100 TOKEN \r\nshort",
+	"CMD <get ack> TOKEN \r\nACKF 0123456789abcdef01234567 TOKEN \r\n",
+	"CMD <group> TOKEN \r\nMSGG fuzz all TOKEN \r\nCMD <online> TOKEN \r\n",
+	"CMD <carbons> TOKEN \r\nMSG fuzz fuzz self TOKEN \r\n",
+	"MSG peer peer impersonate TOKEN \r\n",
+	"MSG peer fuzz x wrongtoken \r\n",
+	"ENDF TOKEN \r\n",
+	"AUTH fuzz password-fuzz \r\n",
+	"PUT x\x00y password-123 \r\n",
+	"CMD <nope> TOKEN \r\n",
+	"\xff\xfe\r\n",
+	"MSG peer fuzz " + string(bytes.Repeat([]byte("\x1b"), 5000)) + " TOKEN \r\n",
+	"END <user command> TOKEN \r\n",
+}
+
+func fuzzSession(f *testing.F, ext bool, seeds []string) {
+	for _, s := range seeds {
 		f.Add(true, []byte(s))
 		f.Add(false, []byte(s))
 	}
-	srv := relaytest.Start(f, relaytest.Options{Config: func(c *relay.Config) {
+	opts := relaytest.Options{Config: func(c *relay.Config) {
 		c.UploadIdleTimeout = 300 * time.Millisecond
 		c.LoginTimeout = 2 * time.Second
 		c.MaxFailedLogins = relay.NoLimit
 		c.LoginBackoffMax = time.Nanosecond // wrong passwords in the input must not lock "fuzz" out
-	}})
+	}}
+	if ext {
+		opts.Offline = &offline.Options{}
+	}
+	srv := relaytest.Start(f, opts)
+	dial := func(t testing.TB) *relaytest.Client {
+		if ext {
+			return srv.DialExt(t)
+		}
+		return srv.Dial(t)
+	}
 	for _, u := range []string{"fuzz", "peer"} {
 		c := srv.Dial(f)
 		c.SignUp(u)
@@ -69,7 +106,16 @@ func FuzzSession(f *testing.F) {
 	base := runtime.NumGoroutine()
 
 	f.Fuzz(func(t *testing.T, login bool, input []byte) {
-		c := srv.Dial(t)
+		if _, ok := srv.Accounts.Lookup("fuzz"); !ok {
+			if _, err := srv.Accounts.Create("fuzz", "password-fuzz"); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := srv.Accounts.Authenticate("fuzz", "password-fuzz"); err != nil {
+			if err := srv.Accounts.SetPassword("fuzz", "password-fuzz"); err != nil { // an input changed it
+				t.Fatal(err)
+			}
+		}
+		c := dial(t)
 		if login {
 			c.LogIn("fuzz")
 		}
