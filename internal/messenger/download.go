@@ -213,7 +213,7 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	hash := sha256.New()
 	var sink io.Writer
 	if f != nil && werr == nil {
-		sink = f
+		sink = durable.NewWriteBehind(f, true)
 	}
 	bar := d.out.newBar(name, h.Size)
 	werr2, err := d.readData(h.Size, hash, sink, bar)

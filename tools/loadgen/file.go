@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"sslmessager/internal/durable"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/wire"
 )
@@ -54,8 +55,9 @@ func (fc *fileClient) handle(q wire.Query, _ time.Time) error {
 		default:
 		}
 		copyFn := copyData
-		if _, ok := sink.(*os.File); ok {
-			copyFn = copyOverlapped // as our client saves a download
+		if f, ok := sink.(*os.File); ok {
+			// As our client saves a download.
+			sink, copyFn = durable.NewWriteBehind(f, true), copyOverlapped
 		}
 		n, werr, err := copyFn(sink, fc.r, h.Size)
 		if err != nil {
