@@ -382,6 +382,7 @@ func (s *Spool) Begin(sender, recipient, name string, size int64) (*Upload, erro
 		name:     wire.CleanFileName(name, MaxNameBytes),
 		declared: size,
 		f:        f,
+		wb:       durable.NewWriteBehind(f, false), // kept in the cache for the download
 		tmpPath:  f.Name(),
 		h:        sha256.New(),
 		reserved: first,
@@ -417,7 +418,8 @@ type Upload struct {
 	h        hash.Hash
 
 	mu       sync.Mutex
-	f        *os.File // nil once closed
+	f        *os.File             // nil once closed
+	wb       *durable.WriteBehind // writes f, starting its write-out early
 	written  int64
 	reserved int64 // bytes held against the limits: written plus not yet written
 	files    int   // 1 while the upload holds its place in the file count
@@ -466,7 +468,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 		}
 		u.reserved += chunk
 	}
-	n, err := u.f.Write(p)
+	n, err := u.wb.Write(p)
 	u.h.Write(p[:n])
 	u.written += int64(n)
 	u.s.wrote(int64(n))
