@@ -427,6 +427,10 @@ type Upload struct {
 	err      error // sticky Write error; the upload was aborted
 }
 
+// concurrentHashMin is the smallest Write whose hashing runs beside the
+// file write rather than after it.
+const concurrentHashMin = 64 << 10
+
 // Write appends p to the upload and hashes it. It refuses (writing nothing)
 // data that would exceed the declared size (ErrSizeMismatch) or the maximum
 // file size (ErrTooLarge), or, for an upload of unknown size, the
@@ -468,8 +472,21 @@ func (u *Upload) Write(p []byte) (int, error) {
 		}
 		u.reserved += chunk
 	}
-	n, err := u.wb.Write(p)
-	u.h.Write(p[:n])
+	var n int
+	var err error
+	if len(p) >= concurrentHashMin {
+		// Hash while the kernel copies p into the page cache: each costs
+		// about as much as the other, and the upload's reader is busy on
+		// the other core only part of the time. A short write fails the
+		// upload, so the hash of all of p does no harm then.
+		var wg sync.WaitGroup
+		wg.Go(func() { u.h.Write(p) })
+		n, err = u.wb.Write(p)
+		wg.Wait()
+	} else {
+		n, err = u.wb.Write(p)
+		u.h.Write(p[:n])
+	}
 	u.written += int64(n)
 	u.s.wrote(int64(n))
 	if err != nil {
