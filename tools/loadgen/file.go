@@ -308,6 +308,7 @@ func runFile(ctx context.Context, e *env, p fileParams) (*Result, error) {
 	}
 	f.UploadRatio = f.UploadMBps / f.CeilingFileMBps
 	f.DownloadRatio = f.DownloadMBps / f.CeilingTLSMBps
+	f.DownloadFileRatio = f.DownloadFileMBps / f.CeilingFileMBps
 	return res, nil
 }
 
