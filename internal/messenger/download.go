@@ -210,24 +210,19 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 		}
 	}()
 
-	bufp := transferBufs.Get().(*[]byte)
-	defer transferBufs.Put(bufp)
-	buf := *bufp
 	hash := sha256.New()
+	var sink io.Writer
+	if f != nil && werr == nil {
+		sink = durable.NewWriteBehind(f, true)
+	}
 	bar := d.out.newBar(name, h.Size)
-	for left := h.Size; left > 0; {
-		n := int(min(int64(len(buf)), left))
-		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
-		if _, err := io.ReadFull(d.c.r, buf[:n]); err != nil {
-			bar.done()
-			return false, dataError(err)
-		}
-		hash.Write(buf[:n])
-		if f != nil && werr == nil {
-			_, werr = f.Write(buf[:n])
-		}
-		left -= int64(n)
-		bar.add(n)
+	werr2, err := d.readData(h.Size, hash, sink, bar)
+	if err != nil {
+		bar.done()
+		return false, err
+	}
+	if werr == nil {
+		werr = werr2
 	}
 	bar.done()
 	d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
@@ -277,6 +272,57 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	d.saved++
 	d.out.linef("saved %s (%s, sha256 ok) -> %s", desc, humanSize(h.Size), Sanitize(filepath.Join(d.dir, final)))
 	return true, nil
+}
+
+// readData reads size bytes of file data from the connection. While the
+// next buffer is read and decrypted, a second goroutine hashes the last
+// one and writes it to sink (nil: hash only), so that the two halves of
+// the work use two cores, as the server does with an upload. werr is
+// sink's first write error (the rest is still read and hashed, to keep
+// the stream in step); err means the stream broke.
+func (d *downloader) readData(size int64, hash io.Writer, sink io.Writer, bar *transferBar) (werr, err error) {
+	const depth = 2
+	free := make(chan *[]byte, depth)
+	for range depth {
+		free <- transferBufs.Get().(*[]byte)
+	}
+	type chunk struct {
+		bufp *[]byte
+		n    int
+	}
+	full := make(chan chunk, depth)
+	done := make(chan error, 1)
+	go func() {
+		var werr error
+		for c := range full {
+			b := (*c.bufp)[:c.n]
+			hash.Write(b)
+			if sink != nil && werr == nil {
+				_, werr = sink.Write(b)
+			}
+			free <- c.bufp
+		}
+		done <- werr
+	}()
+	for left := size; left > 0; {
+		bufp := <-free
+		n := int(min(int64(len(*bufp)), left))
+		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
+		if _, rerr := io.ReadFull(d.c.r, (*bufp)[:n]); rerr != nil {
+			free <- bufp
+			err = dataError(rerr)
+			break
+		}
+		full <- chunk{bufp, n}
+		left -= int64(n)
+		bar.add(n)
+	}
+	close(full)
+	werr = <-done
+	for range depth {
+		transferBufs.Put(<-free)
+	}
+	return werr, err
 }
 
 func dataError(err error) error {

@@ -382,6 +382,7 @@ func (s *Spool) Begin(sender, recipient, name string, size int64) (*Upload, erro
 		name:     wire.CleanFileName(name, MaxNameBytes),
 		declared: size,
 		f:        f,
+		wb:       durable.NewWriteBehind(f, false), // kept in the cache for the download
 		tmpPath:  f.Name(),
 		h:        sha256.New(),
 		reserved: first,
@@ -417,13 +418,18 @@ type Upload struct {
 	h        hash.Hash
 
 	mu       sync.Mutex
-	f        *os.File // nil once closed
+	f        *os.File             // nil once closed
+	wb       *durable.WriteBehind // writes f, starting its write-out early
 	written  int64
 	reserved int64 // bytes held against the limits: written plus not yet written
 	files    int   // 1 while the upload holds its place in the file count
 	done     bool  // committed or aborted
 	err      error // sticky Write error; the upload was aborted
 }
+
+// concurrentHashMin is the smallest Write whose hashing runs beside the
+// file write rather than after it.
+const concurrentHashMin = 64 << 10
 
 // Write appends p to the upload and hashes it. It refuses (writing nothing)
 // data that would exceed the declared size (ErrSizeMismatch) or the maximum
@@ -466,8 +472,21 @@ func (u *Upload) Write(p []byte) (int, error) {
 		}
 		u.reserved += chunk
 	}
-	n, err := u.f.Write(p)
-	u.h.Write(p[:n])
+	var n int
+	var err error
+	if len(p) >= concurrentHashMin {
+		// Hash while the kernel copies p into the page cache: each costs
+		// about as much as the other, and the upload's reader is busy on
+		// the other core only part of the time. A short write fails the
+		// upload, so the hash of all of p does no harm then.
+		var wg sync.WaitGroup
+		wg.Go(func() { u.h.Write(p) })
+		n, err = u.wb.Write(p)
+		wg.Wait()
+	} else {
+		n, err = u.wb.Write(p)
+		u.h.Write(p[:n])
+	}
 	u.written += int64(n)
 	u.s.wrote(int64(n))
 	if err != nil {

@@ -82,7 +82,9 @@ type FileStats struct {
 	CeilingFileMBps  float64 `json:"ceiling_tls_file_mbps,omitempty"`
 	UploadRatio      float64 `json:"upload_ratio,omitempty"`
 	DownloadRatio    float64 `json:"download_ratio,omitempty"`
-	Verified         bool    `json:"verified"`
+	// DownloadFileRatio is the download into a file against the TLS+file ceiling.
+	DownloadFileRatio float64 `json:"download_file_ratio,omitempty"`
+	Verified          bool    `json:"verified"`
 }
 
 // GroupDLStats is the outcome of groupdl. "Others" are the members that
@@ -217,7 +219,7 @@ func (r *Result) print(w io.Writer, asJSON bool) {
 		row("size", "%d bytes (%.1f MB)", f.Size, float64(f.Size)/megabyte)
 		row("upload", "%.1f MB/s (%.2f s)%s", f.UploadMBps, f.UploadSec, ratio(f.UploadRatio, "TLS+file ceiling"))
 		row("download, discard", "%.1f MB/s (%.2f s)%s", f.DownloadMBps, f.DownloadSec, ratio(f.DownloadRatio, "TLS ceiling"))
-		row("download into file+fsync", "%.1f MB/s (%.2f s; its upload %.2f s)", f.DownloadFileMBps, f.DownloadFileSec, f.Upload2Sec)
+		row("download into file+fsync", "%.1f MB/s (%.2f s; its upload %.2f s)%s", f.DownloadFileMBps, f.DownloadFileSec, f.Upload2Sec, ratio(f.DownloadFileRatio, "TLS+file ceiling"))
 		row("end to end", "%.1f MB/s", f.EndToEndMBps)
 		if f.CeilingTLSMBps > 0 {
 			row("ceiling 1: TLS stream", "%.1f MB/s", f.CeilingTLSMBps)
