@@ -141,7 +141,7 @@ func (c *session) handleDeleteAccount(q wire.DeleteAccount) bool {
 }
 
 // verifyOwnPassword checks pass against the session's own account under
-// the same throttles as an AUTH from this address (see authenticate): the
+// the same throttles as an AUTH from this address (checkPassword): the
 // attempt is counted against the address and the account before the hash
 // is checked, a throttled one is refused without a hash, and a right
 // password gives the counts back. On success it returns release, which
@@ -149,38 +149,18 @@ func (c *session) handleDeleteAccount(q wire.DeleteAccount) bool {
 // that follows hashes within the same bound); on refusal it returns the NO
 // line to send.
 func (c *session) verifyOwnPassword(pass, verb string) (release func(), refusal []byte) {
-	s := c.srv
-	peer := peerKey(c.bc.RemoteAddr())
-	now := time.Now()
-	wait, ok := s.loginRate.reserve(peer, now)
-	if !ok {
+	_, v, wait, release := c.checkPassword(c.user, pass)
+	switch v {
+	case passwordRight:
+		return release, nil
+	case passwordThrottled:
 		c.logger().Warn(verb+" refused: throttled", "wait", wait)
 		return nil, noTooManyFailures(wait)
-	}
-	turn := time.NewTimer(s.cfg.LoginTimeout)
-	got := s.hashPerPeer.acquire(peer, turn.C, s.done)
-	turn.Stop()
-	if !got {
-		s.loginRate.cancel(peer, time.Now())
+	case passwordNoTurn:
 		return nil, lineNoChecksBusy
 	}
-	release = func() { s.hashPerPeer.release(peer) }
-	if wait, ok = s.backoff.reserve(c.key, peer, time.Now()); !ok {
-		release()
-		s.loginRate.cancel(peer, time.Now())
-		c.logger().Warn(verb+" refused: throttled", "wait", wait)
-		return nil, noTooManyFailures(wait)
-	}
-	s.passwordChecks.Add(1)
-	if _, err := s.cfg.Accounts.Authenticate(c.user, pass); err != nil {
-		release()
-		s.backoff.failed(c.key, peer, time.Now())
-		c.logger().Info(verb + " refused: wrong password")
-		return nil, lineNoWrongPassword
-	}
-	s.loginRate.cancel(peer, time.Now())
-	s.backoff.succeeded(c.key)
-	return release, nil
+	c.logger().Info(verb + " refused: wrong password")
+	return nil, lineNoWrongPassword
 }
 
 // endUserExcept ends every session of the user name (any case) but keep

@@ -46,25 +46,33 @@ func formatOr(q wire.Query, fallback []byte) []byte {
 	return b
 }
 
-// authenticate runs one AUTH through the throttles and, if they let it,
-// checks the password. On refusal it has ended the session and returns
-// false.
-//
-// An attempt is counted before its hash is checked, against the address
-// (rate) and against the account from that address (backoff), and the
-// count is given back only when the password was right; so attempts sent
-// at the same instant cannot pass the limits together.
-func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
+// passwordVerdict is how a throttled password check ended.
+type passwordVerdict int
+
+const (
+	passwordRight     passwordVerdict = iota
+	passwordWrong                     // checked, and wrong
+	passwordThrottled                 // refused unchecked: wait before trying again
+	passwordNoTurn                    // refused unchecked: no hash turn within the log-in deadline
+)
+
+// checkPassword checks the password of the account name for a query from
+// this session's address through the throttles; AUTH, PASSWD and DELACCT
+// all go through it. An attempt is counted before its hash is checked,
+// against the address (rate) and against the account from that address
+// (backoff), and the counts are given back only when the password was
+// right; so attempts sent at the same instant cannot pass the limits
+// together. wait is set for passwordThrottled. With a right password the
+// address's hash turn is still held: the caller calls release once it has
+// done what the check was for (so that, say, a password change runs within
+// the same turn); for any other verdict release is nil.
+func (c *session) checkPassword(name, pass string) (u accounts.User, v passwordVerdict, wait time.Duration, release func()) {
 	s := c.srv
 	peer := peerKey(c.bc.RemoteAddr())
-	acct := wire.FoldName(q.User)
-	now := time.Now()
-	wait, ok := s.loginRate.reserve(peer, now)
+	acct := wire.FoldName(name)
+	wait, ok := s.loginRate.reserve(peer, time.Now())
 	if !ok {
-		s.events.LoginRefused(RefusedThrottled)
-		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
-		c.end(lineTooManyFailures(wait), true)
-		return accounts.User{}, false
+		return u, passwordThrottled, wait, nil
 	}
 	// Right passwords give their counts back, so they are not rate-limited;
 	// what bounds them is that one address has at most maxHashesPerIP
@@ -78,30 +86,47 @@ func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
 	turn.Stop()
 	if !got {
 		s.loginRate.cancel(peer, time.Now())
-		s.events.LoginRefused(RefusedLoginTimeout)
-		c.fail(reasonLoginTimeout, "waited for a password check", "AUTH")
-		return accounts.User{}, false
+		return u, passwordNoTurn, 0, nil
 	}
-	defer s.hashPerPeer.release(peer)
+	release = func() { s.hashPerPeer.release(peer) }
 	if wait, ok = s.backoff.reserve(acct, peer, time.Now()); !ok {
+		release()
 		s.loginRate.cancel(peer, time.Now())
-		s.events.LoginRefused(RefusedThrottled)
-		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
-		c.end(lineTooManyFailures(wait), true)
-		return accounts.User{}, false
+		return u, passwordThrottled, wait, nil
 	}
 	s.passwordChecks.Add(1)
-	u, err := s.cfg.Accounts.Authenticate(q.User, q.Pass)
+	u, err := s.cfg.Accounts.Authenticate(name, pass)
 	if err != nil {
+		release()
 		s.backoff.failed(acct, peer, time.Now())
-		s.events.LoginRefused(RefusedBadCredentials)
-		c.logger().Info("log-in refused", "user", wire.Quote(q.User))
-		c.end(lineBadLogin, true)
-		return accounts.User{}, false
+		return u, passwordWrong, 0, nil
 	}
 	s.loginRate.cancel(peer, time.Now())
 	s.backoff.succeeded(acct)
-	return u, true
+	return u, passwordRight, 0, release
+}
+
+// authenticate runs one AUTH through checkPassword. On refusal it has
+// ended the session and returns false.
+func (c *session) authenticate(q wire.Auth) (accounts.User, bool) {
+	u, v, wait, release := c.checkPassword(q.User, q.Pass)
+	switch v {
+	case passwordRight:
+		release()
+		return u, true
+	case passwordThrottled:
+		c.srv.events.LoginRefused(RefusedThrottled)
+		c.logger().Warn("log-in refused: throttled", "user", wire.Quote(q.User), "wait", wait)
+		c.end(lineTooManyFailures(wait), true)
+	case passwordNoTurn:
+		c.srv.events.LoginRefused(RefusedLoginTimeout)
+		c.fail(reasonLoginTimeout, "waited for a password check", "AUTH")
+	case passwordWrong:
+		c.srv.events.LoginRefused(RefusedBadCredentials)
+		c.logger().Info("log-in refused", "user", wire.Quote(q.User))
+		c.end(lineBadLogin, true)
+	}
+	return accounts.User{}, false
 }
 
 // signUp runs one PUT. It returns the new account and true; or false and
