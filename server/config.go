@@ -39,24 +39,10 @@ func fileBacked(flags []cli.Flag) []cli.Flag {
 			out = append(out, altsrc.NewStringFlag(f))
 		case *cli.IntFlag:
 			out = append(out, altsrc.NewIntFlag(f))
-		case *cli.Int64Flag:
-			out = append(out, altsrc.NewInt64Flag(f))
-		case *cli.UintFlag:
-			out = append(out, altsrc.NewUintFlag(f))
-		case *cli.Uint64Flag:
-			out = append(out, altsrc.NewUint64Flag(f))
 		case *cli.BoolFlag:
 			out = append(out, altsrc.NewBoolFlag(f))
 		case *cli.DurationFlag:
 			out = append(out, altsrc.NewDurationFlag(f))
-		case *cli.Float64Flag:
-			out = append(out, altsrc.NewFloat64Flag(f))
-		case *cli.PathFlag:
-			out = append(out, altsrc.NewPathFlag(f))
-		case *cli.StringSliceFlag:
-			out = append(out, altsrc.NewStringSliceFlag(f))
-		case *cli.IntSliceFlag:
-			out = append(out, altsrc.NewIntSliceFlag(f))
 		case *cliflags.SizeFlag:
 			out = append(out, &fileSize{f})
 		default:

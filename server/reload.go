@@ -176,8 +176,6 @@ func markReloadable(flags []cli.Flag) []cli.Flag {
 			f.Usage += " [reloadable]"
 		case *cli.IntFlag:
 			f.Usage += " [reloadable]"
-		case *cli.Int64Flag:
-			f.Usage += " [reloadable]"
 		case *cli.BoolFlag:
 			f.Usage += " [reloadable]"
 		case *cli.DurationFlag:

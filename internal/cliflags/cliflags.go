@@ -186,14 +186,6 @@ func unwrapAltsrc(f cli.Flag) cli.Flag {
 		return f.DurationFlag
 	case *altsrc.IntFlag:
 		return f.IntFlag
-	case *altsrc.Int64Flag:
-		return f.Int64Flag
-	case *altsrc.UintFlag:
-		return f.UintFlag
-	case *altsrc.Uint64Flag:
-		return f.Uint64Flag
-	case *altsrc.Float64Flag:
-		return f.Float64Flag
 	case *altsrc.BoolFlag:
 		return f.BoolFlag
 	}
