@@ -41,23 +41,8 @@ func main() {
 	app := newApp()
 	if err := app.Run(cliflags.Reorder(app, os.Args)); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(exitStatus(err))
+		os.Exit(cliflags.ExitStatus(err))
 	}
-}
-
-// usageError is a command line that cannot work as given: the client
-// exits with status 2 for it (1 for every other failure).
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
-
-// exitStatus is 2 for a usageError, else 1.
-func exitStatus(err error) int {
-	var ue usageError
-	if errors.As(err, &ue) {
-		return cliflags.ExitUsage
-	}
-	return cliflags.ExitStatus(err)
 }
 
 func newApp() *cli.App {
@@ -266,10 +251,10 @@ func checkPipedTarget(cc *cli.Context) error {
 	}
 	to := cc.String("to")
 	if to == "" {
-		return usageError{errors.New("no target: with input from a pipe or file, use --to NAME (or SSLM_TO)")}
+		return cliflags.Usagef(cc.App, "no target: with input from a pipe or file, use --to NAME (or SSLM_TO)")
 	}
 	if err := wire.CheckUserName(to); err != nil {
-		return usageError{fmt.Errorf("--to %s: %w", messenger.Sanitize(to), err)}
+		return cliflags.Usagef(cc.App, "--to %s: %v", messenger.Sanitize(to), err)
 	}
 	return nil
 }
