@@ -4,7 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
+	"regexp"
 	"testing"
 )
 
@@ -36,7 +36,15 @@ func TestJournal(t *testing.T) {
 	if _, err := os.Stat(journalPath(dir, "bob")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("empty journal kept: %v", err)
 	}
-	if filepath.Base(journalPath(dir, "a/b")) == tempPrefix+"received-a/b" || strings.Contains(filepath.Base(journalPath(dir, "../x")), "/") {
-		t.Error("a user name reached the journal's path")
+	// A name that is not plain letters, digits or _ never reaches the
+	// path: it stays one file in dir, named by a hash.
+	for _, name := range []string{"a/b", "../x", "..", "a\\b", "é"} {
+		p := journalPath(dir, name)
+		if filepath.Dir(p) != dir || !regexp.MustCompile(`^\.sslm-received-[0-9a-f]{16}$`).MatchString(filepath.Base(p)) {
+			t.Errorf("journalPath(%q) = %q", name, p)
+		}
+	}
+	if got := filepath.Base(journalPath(dir, "Bob_1")); got != tempPrefix+"received-bob_1" {
+		t.Errorf("journalPath(Bob_1) = %q", got)
 	}
 }
