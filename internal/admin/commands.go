@@ -103,7 +103,7 @@ func (a *Admin) status(_ Request, args string) Result {
 	add("group_members", st.GroupMembers)
 	add("accounts", a.d.Accounts.Len())
 	if a.d.Spool != nil {
-		files, bytes := a.d.Spool.Totals()
+		files, _, bytes := a.d.Spool.Totals()
 		add("queued_files", files)
 		add("queued_bytes", bytes)
 	}

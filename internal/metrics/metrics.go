@@ -168,8 +168,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descUsers, float64(st.Users))
 	gauge(descGroup, float64(st.GroupMembers))
 	if c.sp != nil {
-		gauge(descSpoolBytes, float64(c.sp.TotalBytes()))
-		gauge(descSpoolFiles, float64(c.sp.TotalFiles()))
-		gauge(descSpoolRcpts, float64(c.sp.Recipients()))
+		files, rcpts, bytes := c.sp.Totals()
+		gauge(descSpoolBytes, float64(bytes))
+		gauge(descSpoolFiles, float64(files))
+		gauge(descSpoolRcpts, float64(rcpts))
 	}
 }
