@@ -351,7 +351,7 @@ type Setting struct{ Name, Value string }
 
 // Limits lists the limits and timeouts in force, by their flag names.
 func (s *Server) Limits() []Setting {
-	c := s.cfg
+	c := s.conf() // what is in force, reloads included
 	n := func(v int) string {
 		if v == NoLimit {
 			return "none"

@@ -17,15 +17,7 @@ const NoLimit = -1
 // holds a whole /64. An IPv4-mapped IPv6 address counts as IPv4. Addresses
 // that are not IP addresses (in-memory pipes) all share the zero key.
 func peerKey(a net.Addr) netip.Prefix {
-	var ip netip.Addr
-	if ta, ok := a.(*net.TCPAddr); ok {
-		ip, _ = netip.AddrFromSlice(ta.IP)
-	} else if a != nil {
-		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
-			ip = ap.Addr()
-		}
-	}
-	ip = ip.Unmap().WithZone("")
+	ip := remoteIP(a)
 	if !ip.IsValid() {
 		return netip.Prefix{}
 	}

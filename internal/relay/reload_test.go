@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -119,6 +120,10 @@ func TestReloadPerAddressLimit(t *testing.T) {
 	capped.MaxConnsPerIP = 1
 	if err := srv.Reload(capped); err != nil {
 		t.Fatal(err)
+	}
+	// The admin's status shows what is in force now.
+	if !slices.Contains(srv.Limits(), relay.Setting{Name: "max-conns-per-ip", Value: "1"}) {
+		t.Errorf("status limits after the reload: %v", srv.Limits())
 	}
 	if _, err := srv.DialTLS(t, "127.0.0.1"); err == nil {
 		t.Error("a second connection from 127.0.0.1 got through a cap of 1")
