@@ -189,15 +189,14 @@ func (s *Server) endUserExcept(name, reason string, keep *session) int {
 // password was being checked must not outlive the change: the change ends
 // the sessions it finds on the hub, and a session that joins after that
 // finds the change here. If the account is gone or its hash differs from
-// u's, the session leaves the hub and ends with
-// END * <the account changed, log in again>, and false is returned.
+// u's, the session ends with END * <the account changed, log in again> and
+// false is returned; the caller takes it off the hub.
 func (c *session) accountStillCurrent(u accounts.User) bool {
 	now, ok := c.srv.cfg.Accounts.Lookup(u.Name)
 	if ok && now.Hash == u.Hash {
 		return true
 	}
 	c.logger().Info("log-in ended: the account changed during it")
-	c.srv.hub.remove(c)
 	c.end(lineAccountChanged, true)
 	return false
 }

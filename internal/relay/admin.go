@@ -49,8 +49,6 @@ var (
 	lineNeedAdmin = wire.MustFormat(wire.No{Reason: "admin commands need the admin role"})
 	lineNoAdmin   = wire.MustFormat(wire.No{Reason: "admin commands are not available on this server"})
 	lineMuted     = wire.MustFormat(wire.NotOnline{Reason: "you are muted"})
-	// lineAccountGone ends the sessions of a deleted account.
-	lineAccountGone = wire.MustFormat(wire.End{Fatal: true, Reason: wire.ReasonAccountDeleted})
 	// lineAdminDataTooLong stands for a data line that cannot be sent.
 	lineAdminDataTooLong = wire.MustFormat(wire.AdminData{Text: "(line too long to show)"})
 )
@@ -109,21 +107,6 @@ func (c *session) userBanned(u accounts.User) bool {
 	c.logger().Info("log-in refused: banned", "user", u.Name)
 	c.end(lineBanned(reason), true)
 	return true
-}
-
-// goneWhileAdmitted checks, once c is on the hub, that u was not banned
-// or deleted while it logged in: the ban's or deletion's EndUser may have
-// looked before c was there. If so it ends c and returns true.
-func (c *session) goneWhileAdmitted(u accounts.User) bool {
-	if c.userBanned(u) {
-		return true
-	}
-	if _, ok := c.srv.cfg.Accounts.Lookup(u.Name); !ok {
-		c.logger().Info("log-in ended: the account was deleted meanwhile")
-		c.end(lineAccountGone, true)
-		return true
-	}
-	return false
 }
 
 // lineBanned is END * <banned: reason>, or END * <banned> without one.

@@ -216,11 +216,11 @@ func (c *session) admit(u accounts.User) bool {
 		e.logger().Info("session ended: the user logged in elsewhere at the session cap", "max", maxSessions)
 		e.end(lineElsewhere, true)
 	}
-	if c.goneWhileAdmitted(u) { // banned or deleted meanwhile (admin.go)
+	// A ban, deletion or password change made while this log-in was
+	// checked ended the sessions it found on the hub; this one joined
+	// after, so it finds the change here.
+	if c.userBanned(u) || !c.accountStillCurrent(u) {
 		c.srv.hub.remove(c)
-		return false
-	}
-	if !c.accountStillCurrent(u) { // deleted or password changed meanwhile (account_cmds.go)
 		return false
 	}
 	c.in = true
