@@ -77,7 +77,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 	c.srv.events.Relayed(KindDirect)
 	if targets[0].key != c.key {
 		var carbon []byte
-		for _, own := range c.srv.hub.lookup(c.user) {
+		for _, own := range c.srv.hub.lookupKey(c.key) {
 			if own == c || !own.carbons.Load() {
 				continue
 			}

@@ -76,11 +76,21 @@ func (h *hub) remove(s *session) bool {
 
 // lookup returns the sessions of a user, by any case of the name, oldest
 // first; nil if the user is offline. Do not modify the slice.
-func (h *hub) lookup(name string) []*session {
+func (h *hub) lookup(name string) []*session { return h.lookupKey(wire.FoldName(name)) }
+
+// lookupKey is lookup by the folded name (session.key).
+func (h *hub) lookupKey(key string) []*session {
 	h.mu.RLock()
-	ss := h.users[wire.FoldName(name)]
+	ss := h.users[key]
 	h.mu.RUnlock()
 	return ss
+}
+
+// userCount is the number of users online, each once.
+func (h *hub) userCount() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.users)
 }
 
 // sessions returns every logged-in session.

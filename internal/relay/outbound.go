@@ -200,11 +200,7 @@ func (o *outbound) enqueue(line []byte) (enqueueResult, <-chan struct{}) {
 		o.mu.Unlock()
 		return closed, nil
 	}
-	limit := o.max
-	if o.backlog {
-		limit = backlogFactor * o.max
-	}
-	if o.size+len(line) > limit {
+	if o.size+len(line) > o.limitLocked() {
 		o.mu.Unlock()
 		return overflow, nil
 	}
@@ -232,11 +228,7 @@ func (o *outbound) enqueueJob(j *getJob) enqueueResult {
 		o.mu.Unlock()
 		return closed
 	}
-	limit := o.max
-	if o.backlog {
-		limit = backlogFactor * o.max // as enqueue: lines waiting for a download are no slowness
-	}
-	if o.size+jobCost > limit {
+	if o.size+jobCost > o.limitLocked() {
 		o.mu.Unlock()
 		return overflow
 	}
@@ -316,6 +308,16 @@ func (o *outbound) sent(n int) {
 		o.releaseStallLocked()
 	}
 	o.mu.Unlock()
+}
+
+// limitLocked is the cap in force: backlogFactor times the cap while lines
+// wait behind a download (they are no slowness), else the cap. Must hold
+// o.mu.
+func (o *outbound) limitLocked() int {
+	if o.backlog {
+		return backlogFactor * o.max
+	}
+	return o.max
 }
 
 // setDownloading marks the start and end of a download's stream.

@@ -624,7 +624,7 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Conns:        s.Conns(),
 		Sessions:     s.hub.sessionCount(),
-		Users:        len(s.hub.names(int(^uint(0) >> 1))),
+		Users:        s.hub.userCount(),
 		GroupMembers: len(s.hub.groupMembers()),
 	}
 }

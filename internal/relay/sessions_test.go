@@ -100,6 +100,10 @@ func TestFrozenClientDoesNotLockOutItsOwner(t *testing.T) {
 	for i := range 50 { // fill its socket buffers; it reads nothing
 		sender.Msg("dave", fmt.Sprintf("message %d %0500d", i, 0))
 	}
+	// The server has handled all 50 once it answers a later query of
+	// erin's: none of them can reach the owner's new session.
+	sender.Send(wire.Online{Token: sender.Token})
+	sender.Expect(wire.OnlineList{Users: []string{"dave", "erin"}})
 	start := time.Now()
 	owner := h.Dial(t)
 	owner.LogIn("dave")
