@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"sslmessager/internal/wire"
 )
 
 // Reconnect backoff of RunReconnecting: the first wait, doubled after each
@@ -20,13 +22,6 @@ const (
 	ReconnectFirstDelay = time.Second
 	ReconnectMaxDelay   = 30 * time.Second
 	reconnectJitter     = 0.2
-)
-
-// Reasons of an END after which the session may be taken up again.
-const (
-	reasonServerShutdown = "server shutting down"
-	reasonServerTryLater = "server error, try again later"
-	reasonSlowConsumer   = "slow consumer"
 )
 
 // errDetached ends a read of a session that ended while it waited.
@@ -96,8 +91,8 @@ func Reconnectable(err error) bool {
 	}
 	var ce *ClosedError
 	if errors.As(err, &ce) {
-		return ce.Reason == reasonServerShutdown || ce.Reason == reasonServerTryLater ||
-			strings.HasPrefix(ce.Reason, reasonSlowConsumer)
+		return ce.Reason == wire.ReasonShutdown || ce.Reason == wire.ReasonServerError ||
+			ce.Reason == wire.ReasonSlowConsumer
 	}
 	var ie *InputError
 	var pe *PanicError

@@ -71,7 +71,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		return stop("server storage is full")
 	case err != nil:
 		c.logger().Error("upload refused", "err", err)
-		return stop("server error, try again later")
+		return stop(reasonServerError)
 	}
 	c.send(lineProceed)
 

@@ -25,8 +25,8 @@ var (
 	lineElsewhere    = wire.MustFormat(wire.End{Fatal: true, Reason: "logged in elsewhere"})
 	lineEndAccepted  = wire.MustFormat(wire.End{Reason: wire.ReasonEndAccepted})
 	lineNotOnline    = wire.MustFormat(wire.NotOnline{Reason: wire.ReasonNotOnline})
-	lineShutdown     = wire.MustFormat(wire.End{Reason: "server shutting down"})
-	lineSlowConsumer = wire.MustFormat(wire.End{Fatal: true, Reason: "slow consumer: messages were not read in time"})
+	lineShutdown     = wire.MustFormat(wire.End{Reason: wire.ReasonShutdown})
+	lineSlowConsumer = wire.MustFormat(wire.End{Fatal: true, Reason: wire.ReasonSlowConsumer})
 	lineServerError  = wire.MustFormat(wire.End{Fatal: true, Reason: reasonServerError})
 )
 
@@ -51,7 +51,7 @@ const (
 	reasonBadToken      = "invalid session token"
 	reasonImpersonate   = "sender is not the logged-in user"
 	reasonTooMany       = "too many log-in attempts"
-	reasonServerError   = "server error, try again later"
+	reasonServerError   = wire.ReasonServerError
 	reasonLoginTimeout  = "log-in timed out"
 	reasonUploadTimeout = "upload timed out: no data for too long"
 )

@@ -67,6 +67,11 @@ const (
 	ReasonEndAccepted = "end accepted"
 	ReasonNotOnline   = "user not online"
 	ReasonUserCommand = "user command"
+	// Reasons of an END that the server gives for itself, not for
+	// anything the client did: a client may come back after them.
+	ReasonShutdown     = "server shutting down"
+	ReasonServerError  = "server error, try again later"
+	ReasonSlowConsumer = "slow consumer: messages were not read in time"
 
 	NoticeUploadComplete = "upload complete"
 	NoticeProblem        = "problem with command"
