@@ -103,21 +103,34 @@ func cmdPing(s *session, _ string) (bool, error) {
 	if s.needsExt("ping") {
 		return false, nil
 	}
+	rtt, sent, err := s.roundTrip(PingTimeout)
+	switch {
+	case !sent:
+		return false, err
+	case err != nil:
+		s.out.line("! ping: " + err.Error())
+	default:
+		s.out.line("pong from server in " + formatRTT(rtt))
+	}
+	return false, nil
+}
+
+// roundTrip sends a PING (sslm/2 only) and waits up to limit for its PONG.
+// The server answers queries in order, so once it returns without an
+// error every line the server sent for the queries before it has been
+// received. sent is false (with the write's error) when the PING could not
+// be written.
+func (s *session) roundTrip(limit time.Duration) (rtt time.Duration, sent bool, err error) {
 	s.pingSeq++
 	nonce := strconv.FormatUint(s.pingSeq, 10)
 	ch, done := s.expectReplies()
 	defer done()
 	start := time.Now()
 	if err := s.c.send(wire.Ping{Nonce: nonce, Token: s.c.token}); err != nil {
-		return false, err
+		return 0, false, err
 	}
-	_, err := s.awaitReply(ch, PingTimeout, func(q wire.Query) bool { return q == wire.Pong{Nonce: nonce} })
-	if err != nil {
-		s.out.line("! ping: " + err.Error())
-		return false, nil
-	}
-	s.out.line("pong from server in " + formatRTT(time.Since(start)))
-	return false, nil
+	_, err = s.awaitReply(ch, limit, func(q wire.Query) bool { return q == wire.Pong{Nonce: nonce} })
+	return time.Since(start), true, err
 }
 
 // formatRTT writes a round-trip time in milliseconds with one decimal.

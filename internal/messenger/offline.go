@@ -185,11 +185,5 @@ func (s *session) settle() {
 	if !s.c.Extended() {
 		return
 	}
-	ch, done := s.expectReplies()
-	defer done()
-	const nonce = "quit"
-	if s.c.send(wire.Ping{Nonce: nonce, Token: s.c.token}) != nil {
-		return
-	}
-	s.awaitReply(ch, s.opts.QuitTimeout, func(q wire.Query) bool { return q == wire.Pong{Nonce: nonce} })
+	s.roundTrip(s.opts.QuitTimeout)
 }

@@ -2,9 +2,6 @@ package messenger
 
 import (
 	"fmt"
-	"strconv"
-
-	"sslmessager/internal/wire"
 )
 
 // Scripts: input from a pipe or file (plain mode).
@@ -53,12 +50,5 @@ func (s *session) syncOutput() {
 		return
 	}
 	s.unsynced = false
-	s.pingSeq++
-	nonce := "s" + strconv.FormatUint(s.pingSeq, 10)
-	ch, done := s.expectReplies()
-	defer done()
-	if s.c.send(wire.Ping{Nonce: nonce, Token: s.c.token}) != nil {
-		return // the next write reports the broken connection
-	}
-	s.awaitReply(ch, PingTimeout, func(q wire.Query) bool { return q == wire.Pong{Nonce: nonce} })
+	s.roundTrip(PingTimeout) // a broken connection shows at the next write
 }
