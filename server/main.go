@@ -189,17 +189,17 @@ func run(cc *cli.Context) error {
 	sp, err := spool.Open(cc.String("spool"), spool.Options{
 		MaxFileSize:    cliflags.SizeOf(cc, "max-file-size"),
 		Quota:          cliflags.SizeOf(cc, "quota"),
-		MaxQueuedFiles: zeroIsNoLimit(cc.Int("max-queued-files")),
+		MaxQueuedFiles: zeroIs(cc.Int("max-queued-files"), spool.NoLimit),
 		MaxTotalBytes:  cliflags.SizeOf(cc, "spool-max"),
-		MinFreeDisk:    zeroIsNoLimit(cliflags.SizeOf(cc, "min-free-disk")),
+		MinFreeDisk:    zeroIs(cliflags.SizeOf(cc, "min-free-disk"), spool.NoLimit),
 		Logger:         logger,
 	})
 	if err != nil {
 		return err
 	}
 	off, err := offline.Open(cc.String("offline"), offline.Options{
-		MaxPerRecipient: offlineLimit(cc.Int("max-offline-msgs")),
-		MaxTotalBytes:   offlineLimit(cliflags.SizeOf(cc, "offline-max")),
+		MaxPerRecipient: zeroIs(cc.Int("max-offline-msgs"), offline.NoLimit),
+		MaxTotalBytes:   zeroIs(cliflags.SizeOf(cc, "offline-max"), offline.NoLimit),
 		Logger:          logger,
 	})
 	if err != nil {
@@ -359,41 +359,25 @@ func liveConfig(cc *cli.Context) (relay.Config, error) {
 
 		MaxSessionsPerUser: cc.Int("max-sessions-per-user"),
 
-		MaxConnsPerIP:      limit(cc.Int("max-conns-per-ip")),
-		MaxHandshakesPerIP: limit(cc.Int("max-handshakes-per-ip")),
+		MaxConnsPerIP:      zeroIs(cc.Int("max-conns-per-ip"), relay.NoLimit),
+		MaxHandshakesPerIP: zeroIs(cc.Int("max-handshakes-per-ip"), relay.NoLimit),
 		FirstByteTimeout:   cc.Duration("first-byte-timeout"),
-		MaxFailedLogins:    limit(cc.Int("max-failed-logins")),
+		MaxFailedLogins:    zeroIs(cc.Int("max-failed-logins"), relay.NoLimit),
 		FailedLoginWindow:  cc.Duration("failed-login-window"),
 		LoginBackoffMax:    cc.Duration("login-backoff-max"),
-		MaxSignUpsPerIP:    limit(cc.Int("max-signups-per-ip")),
+		MaxSignUpsPerIP:    zeroIs(cc.Int("max-signups-per-ip"), relay.NoLimit),
 		SignUpClosed:       signUpClosed,
 		AllowExpiredCert:   cc.Bool("allow-expired-cert"),
 	}, nil
 }
 
-// zeroIsNoLimit maps a flag's 0 ("no limit") to spool.NoLimit; the spool's
-// Options read 0 as "the default".
-func zeroIsNoLimit[T int | int64](v T) T {
+// zeroIs maps a flag's 0 ("no limit") to the NoLimit of the package the
+// value goes to (their options read 0 as "the default").
+func zeroIs[T int | int64](v, noLimit T) T {
 	if v == 0 {
-		return spool.NoLimit
+		return noLimit
 	}
 	return v
-}
-
-// offlineLimit maps a flag's 0 ("no limit") to offline.NoLimit.
-func offlineLimit[T int | int64](v T) T {
-	if v == 0 {
-		return offline.NoLimit
-	}
-	return v
-}
-
-// limit turns a flag's "0 = no limit" into the relay's NoLimit.
-func limit(n int) int {
-	if n == 0 {
-		return relay.NoLimit
-	}
-	return n
 }
 
 // parseSignUp reads --signup: true if sign-up is closed.
