@@ -353,7 +353,7 @@ func load(path string) ([]Ban, error) {
 	for i, r := range rows {
 		b, err := r.ban()
 		if err != nil {
-			return nil, fmt.Errorf("bans: %s: entry %d: %w", path, i+1, err)
+			return nil, fmt.Errorf("bans: %s: line %d: %w", path, i+2, err) // the header is line 1; bans are one line each
 		}
 		bans = append(bans, b)
 	}
