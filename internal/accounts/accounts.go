@@ -140,6 +140,11 @@ func Open(path string, opts Options) (*Store, error) {
 		logger = slog.Default()
 	}
 
+	// A crash during a rewrite leaves its temporary file: never read, so
+	// it goes.
+	if err := durable.RemoveTemps(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) || err == nil && len(data) == 0:

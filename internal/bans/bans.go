@@ -150,6 +150,9 @@ type Store struct {
 // the file and line.
 func Open(path string) (*Store, error) {
 	s := &Store{path: path, now: time.Now}
+	if err := durable.RemoveTemps(path); err != nil && !errors.Is(err, fs.ErrNotExist) { // a crash's leftovers
+		return nil, fmt.Errorf("bans: %w", err)
+	}
 	bans, err := load(path)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -34,13 +35,41 @@ func SyncDir(dir string) error {
 	return nil
 }
 
+// tempInfix marks WriteFile's temporary files: "." + base + tempInfix + random.
+const tempInfix = ".tmp-"
+
+// IsTemp reports whether name (a base name) is one of WriteFile's
+// temporary files, which only a crash during a WriteFile leaves behind:
+// whoever owns the directory may remove them at start.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix)
+}
+
+// RemoveTemps removes the temporary files a crash during WriteFile(path)
+// left beside path.
+func RemoveTemps(path string) error {
+	dir, prefix := filepath.Dir(path), "."+filepath.Base(path)+tempInfix
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // WriteFile replaces path atomically with what write produces: it writes a
 // temporary file in the same directory (mode perm), fsyncs it, renames it
 // over path and fsyncs the directory. On any error path is unchanged and
 // the temporary file is gone. Errors name path, never the temporary file.
 func WriteFile(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+tempInfix+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, unwrapPath(err))
 	}

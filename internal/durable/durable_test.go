@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,5 +69,47 @@ func TestSyncDir(t *testing.T) {
 	}
 	if err := SyncDir(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing dir: %v", err)
+	}
+}
+
+func TestIsTempNamesWriteFileLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "bob.log")
+	// A WriteFile that fails midway shows the name its temporary file had.
+	var tmpName string
+	WriteFile(p, 0o600, func(w io.Writer) error {
+		tmpName = filepath.Base(w.(*os.File).Name())
+		return errors.New("crash")
+	})
+	if !IsTemp(tmpName) {
+		t.Fatalf("IsTemp(%q) = false", tmpName)
+	}
+	for _, name := range []string{"bob.log", "users.csv", ".hidden", "tmp-x"} {
+		if IsTemp(name) {
+			t.Errorf("IsTemp(%q) = true", name)
+		}
+	}
+}
+
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "users.csv")
+	keep := []string{"users.csv", "bans.csv", ".bans.csv.tmp-1", "notes.tmp-1"}
+	for _, n := range append(keep, ".users.csv.tmp-123", ".users.csv.tmp-abc") {
+		os.WriteFile(filepath.Join(dir, n), nil, 0o600)
+	}
+	if err := RemoveTemps(p); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var got []string
+	for _, e := range ents {
+		got = append(got, e.Name())
+	}
+	slices.Sort(got)
+	want := slices.Clone(keep)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("left %v, want %v", got, want)
 	}
 }

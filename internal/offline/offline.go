@@ -162,7 +162,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
-		case strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-"):
+		case durable.IsTemp(name):
 			// durable.WriteFile's temporary file, left by a crash.
 			if err := os.Remove(filepath.Join(dir, name)); err != nil {
 				return nil, fmt.Errorf("offline store: %w", err)
