@@ -202,8 +202,7 @@ func runChat(cc *cli.Context) error {
 		NoTimestamps: cc.Bool("no-timestamps"),
 		Downloads:    cc.String("downloads"),
 		Progress:     con.progress(),
-		ConfigDir:    cc.String("config-dir"),
-		StateDir:     stateDir(cc.String("config-dir")),
+		ConfigDir:    stateDir(cc.String("config-dir")),
 	}
 	verb := "logged in"
 	if cc.Bool("signup") {

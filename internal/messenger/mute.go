@@ -225,20 +225,15 @@ func cmdUnmute(s *session, arg string) (bool, error) {
 }
 
 // initMutes loads this user's mute list for this server from
-// Options.ConfigDir (DefaultConfigDir when empty). A list that cannot be
+// Options.ConfigDir. A list that cannot be
 // read is reported and starts with what could be read; without a
 // configuration directory mutes hold for this session only.
 func (s *session) initMutes() {
-	dir := s.opts.ConfigDir
-	if dir == "" {
-		d, err := DefaultConfigDir()
-		if err != nil {
-			s.mutes = &muteList{names: make(map[string]string)}
-			return
-		}
-		dir = d
+	if s.opts.ConfigDir == "" {
+		s.mutes = &muteList{names: make(map[string]string)} // kept for this session only
+		return
 	}
-	m, err := loadMutes(MuteFile(dir, s.c.addr, s.c.user))
+	m, err := loadMutes(MuteFile(s.opts.ConfigDir, s.c.addr, s.c.user))
 	if err != nil {
 		s.out.line("! " + Sanitize(err.Error()))
 	}

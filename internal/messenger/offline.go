@@ -26,7 +26,7 @@ import (
 // confirmed again but not shown a second time, in this session or a later
 // one.
 
-// storedDir is the subdirectory of Options.StateDir that holds the
+// storedDir is the subdirectory of Options.ConfigDir that holds the
 // highest shown sequence numbers.
 const storedDir = "offline-seen"
 

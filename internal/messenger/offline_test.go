@@ -65,7 +65,7 @@ func TestOfflineMessagesShownOnce(t *testing.T) {
 
 	state := t.TempDir()
 	conn := s.join(t, "carol", false)
-	carol := startRun(t, conn, Options{Target: "alice", Now: utcClock, StateDir: state})
+	carol := startRun(t, conn, Options{Target: "alice", Now: utcClock, ConfigDir: state})
 	r := renderer{now: utcClock}
 	var want strings.Builder
 	for _, m := range stored {
@@ -114,7 +114,7 @@ func TestOfflineMessageNotShownTwice(t *testing.T) {
 	if err := os.WriteFile(path, []byte(strconv.FormatUint(stored[1].Seq, 10)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	carol := startRun(t, conn, Options{Target: "alice", Now: utcClock, StateDir: state})
+	carol := startRun(t, conn, Options{Target: "alice", Now: utcClock, ConfigDir: state})
 	waitOutput(t, carol.out, "alice: three\n")
 	relaytest.CheckFor(t, waitLimit, func() error {
 		if n, _ := s.Offline.Pending("carol"); n != 0 {

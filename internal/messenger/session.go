@@ -41,13 +41,11 @@ type Options struct {
 	// Progress receives transfer progress bars; nil shows none. The client
 	// binary passes stderr when it is a terminal.
 	Progress io.Writer
-	// ConfigDir holds the client's state kept across sessions (the mute
-	// lists); "" is DefaultConfigDir().
+	// ConfigDir is where the client keeps what it remembers between
+	// sessions: the mute lists (mute.go) and which offline messages were
+	// shown (offline.go). "" remembers nothing; the client binary passes
+	// --config-dir or DefaultConfigDir().
 	ConfigDir string
-	// StateDir keeps what the client remembers between sessions, such as
-	// the offline messages already shown (offline.go); "" remembers
-	// nothing.
-	StateDir string
 	// Group starts the session in group chat (RunReconnecting restores
 	// it this way after a reconnect).
 	Group bool
@@ -206,7 +204,7 @@ func (c *Conn) run(ctx context.Context, sc *screen, in lineInput, opts Options) 
 		s.group = true
 	}
 	go s.sendq.run(s.done)
-	s.stored = newStoredMessages(storedPath(opts.StateDir, c.addr, c.user), s.out,
+	s.stored = newStoredMessages(storedPath(opts.ConfigDir, c.addr, c.user), s.out,
 		func(seq uint64) { s.sendq.push(wire.AckMsg{Seq: seq, Token: c.token}) })
 	go s.stored.run(s.done)
 
