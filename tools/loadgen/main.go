@@ -41,6 +41,7 @@ func main() {
 
 const usageText = `loadgen --server ADDR --ca FILE [--server-pid PID] [--json] SCENARIO [options]
    loadgen suite --bin DIR --dir DIR [--quick]
+   loadgen floor --cert FILE --key FILE [--addr-file FILE]   (a LOWER BOUND for measurement, never a server to run)
 
 Examples:
    loadgen suite --bin bin --dir /tmp/lgdata --quick
@@ -226,6 +227,7 @@ ACKF fails the run.`,
 				}),
 			},
 			suiteCommand(),
+			floorCommand(),
 		},
 	}
 	cliflags.Setup(app)
