@@ -63,3 +63,20 @@ const (
 	// megabyte is the unit of every MB/s figure (1 MB = 1e6 bytes).
 	megabyte = 1e6
 )
+
+// The targets of issue 10, shown with a pass/MISS mark in the suite's
+// final tables. They judge one run; nothing fails because of them.
+const (
+	// targetCPURatio: in the paced chat scenarios, server CPU per
+	// delivered message at most this times the floor relay's.
+	targetCPURatio = 1.1
+	// targetP99SlackUs: in the paced chat scenarios, p99 latency at most
+	// the floor relay's plus this many microseconds.
+	targetP99SlackUs = 200
+	// targetLegRatio: upload and download into a file, each at least this
+	// share of the TLS-into-file ceiling.
+	targetLegRatio = 0.9
+	// targetStreamRatio: end-to-end streaming at least this share of the
+	// TLS-into-file ceiling.
+	targetStreamRatio = 0.8
+)

@@ -275,6 +275,14 @@ func runFile(ctx context.Context, e *env, p fileParams) (*Result, error) {
 	serverCost()
 	f.DownloadFileSec, f.DownloadFileMBps = downFile.Seconds(), mbps(downFile)
 	f.EndToEndMBps = mbps(up2 + downFile)
+	switch d, err := streamEndToEnd(ctx, a, b, p); {
+	case errors.Is(err, errStreamNotMeasured):
+		f.StreamNote = streamNotMeasured
+	case err != nil:
+		return fail("streaming", err)
+	default:
+		f.StreamMBps = mbps(d)
+	}
 
 	// Verify, off the clock: the server's hash of both uploads, the bytes
 	// counted, and the file written.
@@ -302,28 +310,37 @@ func runFile(ctx context.Context, e *env, p fileParams) (*Result, error) {
 		return res, nil
 	}
 	for range 2 { // the better of two, against disk and CPU noise
-		if err := f.measureCeilings(ctx, srvTLS, e, p); err != nil {
+		if err := f.measureCeilings(ctx, srvTLS, e, p, tmp); err != nil {
 			return fail("ceilings", err)
 		}
 	}
 	f.UploadRatio = f.UploadMBps / f.CeilingFileMBps
 	f.DownloadRatio = f.DownloadMBps / f.CeilingTLSMBps
 	f.DownloadFileRatio = f.DownloadFileMBps / f.CeilingFileMBps
+	f.EndToEndRatio = f.EndToEndMBps / f.CeilingFileMBps
+	f.StreamRatio = f.StreamMBps / f.CeilingFileMBps
 	return res, nil
 }
 
-// measureCeilings measures both ceilings once and keeps the better rates.
-func (f *FileStats) measureCeilings(ctx context.Context, srvTLS *tls.Config, e *env, p fileParams) error {
-	c1, err := tlsCeiling(ctx, srvTLS, e, p, "")
+// measureCeilings measures the three ceilings once and keeps the better
+// rates. Ceiling 3 sends the contents of src (the downloaded file, just
+// verified and still in the page cache) instead of generating them.
+func (f *FileStats) measureCeilings(ctx context.Context, srvTLS *tls.Config, e *env, p fileParams, src *os.File) error {
+	c1, err := tlsCeiling(ctx, srvTLS, e, p, "", nil)
 	if err != nil {
 		return fmt.Errorf("ceiling 1 (TLS stream): %w", err)
 	}
-	c2, err := tlsCeiling(ctx, srvTLS, e, p, p.TmpDir)
+	c2, err := tlsCeiling(ctx, srvTLS, e, p, p.TmpDir, nil)
 	if err != nil {
 		return fmt.Errorf("ceiling 2 (TLS into file): %w", err)
 	}
+	c3, err := tlsCeiling(ctx, srvTLS, e, p, p.TmpDir, src)
+	if err != nil {
+		return fmt.Errorf("ceiling 3 (TLS from file into file): %w", err)
+	}
 	f.CeilingTLSMBps = max(f.CeilingTLSMBps, float64(p.Size)/megabyte/c1.Seconds())
 	f.CeilingFileMBps = max(f.CeilingFileMBps, float64(p.Size)/megabyte/c2.Seconds())
+	f.CeilingFromFileMBps = max(f.CeilingFromFileMBps, float64(p.Size)/megabyte/c3.Seconds())
 	return nil
 }
 
@@ -416,12 +433,12 @@ func downloadFile(ctx context.Context, b *fileClient, sink io.Writer) (time.Dura
 	}
 }
 
-// tlsCeiling streams p.Size bytes of the same data over a new loopback TLS
-// connection to an in-process receiver with the server's certificate. The
-// receiver discards the bytes, or with dir writes them to a file there
-// and fsyncs it, then answers one byte. It returns the time from the end
-// of the handshake to that answer.
-func tlsCeiling(ctx context.Context, srvTLS *tls.Config, e *env, p fileParams, dir string) (time.Duration, error) {
+// tlsCeiling streams p.Size bytes of the same data, generated or (src not
+// nil) read from src, over a new loopback TLS connection to an in-process
+// receiver with the server's certificate. The receiver discards the bytes,
+// or with dir writes them to a file there and fsyncs it, then answers one
+// byte. It returns the time from the end of the handshake to that answer.
+func tlsCeiling(ctx context.Context, srvTLS *tls.Config, e *env, p fileParams, dir string, src *os.File) (time.Duration, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
@@ -442,12 +459,23 @@ func tlsCeiling(ctx context.Context, srvTLS *tls.Config, e *env, p fileParams, d
 	stop := context.AfterFunc(ctx, func() { conn.Close(); ln.Close() })
 	defer stop()
 	gen := newDataGen(p.Seed)
+	fill := func(b []byte) error { gen.fill(b); return nil }
+	if src != nil {
+		sr := io.NewSectionReader(src, 0, p.Size)
+		fill = func(b []byte) error {
+			_, err := io.ReadFull(sr, b)
+			return err
+		}
+	}
 	buf := make([]byte, fileChunk)
 	t0 := time.Now()
 	for left := p.Size; left > 0; {
 		n := min(left, int64(len(buf)))
-		gen.fill(buf[:n])
-		if _, err := conn.Write(buf[:n]); err != nil {
+		err := fill(buf[:n])
+		if err == nil {
+			_, err = conn.Write(buf[:n])
+		}
+		if err != nil {
 			conn.Close()
 			<-got
 			return 0, err

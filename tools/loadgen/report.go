@@ -84,7 +84,17 @@ type FileStats struct {
 	DownloadRatio    float64 `json:"download_ratio,omitempty"`
 	// DownloadFileRatio is the download into a file against the TLS+file ceiling.
 	DownloadFileRatio float64 `json:"download_file_ratio,omitempty"`
-	Verified          bool    `json:"verified"`
+	// EndToEndRatio is store-and-forward end to end against the TLS+file ceiling.
+	EndToEndRatio float64 `json:"end_to_end_ratio,omitempty"`
+	// CeilingFromFileMBps is ceiling 3: TLS from a file (in the page
+	// cache) into a file with fsync, both ends on disk as in a real leg.
+	CeilingFromFileMBps float64 `json:"ceiling_tls_from_file_mbps,omitempty"`
+	// StreamMBps is end-to-end streaming (streamEndToEnd), StreamRatio
+	// against the TLS+file ceiling; StreamNote says why it is missing.
+	StreamMBps  float64 `json:"stream_mbps,omitempty"`
+	StreamRatio float64 `json:"stream_ratio,omitempty"`
+	StreamNote  string  `json:"stream_note,omitempty"`
+	Verified    bool    `json:"verified"`
 }
 
 // GroupDLStats is the outcome of groupdl. "Others" are the members that
@@ -220,10 +230,16 @@ func (r *Result) print(w io.Writer, asJSON bool) {
 		row("upload", "%.1f MB/s (%.2f s)%s", f.UploadMBps, f.UploadSec, ratio(f.UploadRatio, "TLS+file ceiling"))
 		row("download, discard", "%.1f MB/s (%.2f s)%s", f.DownloadMBps, f.DownloadSec, ratio(f.DownloadRatio, "TLS ceiling"))
 		row("download into file+fsync", "%.1f MB/s (%.2f s; its upload %.2f s)%s", f.DownloadFileMBps, f.DownloadFileSec, f.Upload2Sec, ratio(f.DownloadFileRatio, "TLS+file ceiling"))
-		row("end to end", "%.1f MB/s", f.EndToEndMBps)
+		row("end to end, store-and-forward", "%.1f MB/s%s", f.EndToEndMBps, ratio(f.EndToEndRatio, "TLS+file ceiling"))
+		if f.StreamNote != "" {
+			row("end to end, streaming", "%s", f.StreamNote)
+		} else {
+			row("end to end, streaming", "%.1f MB/s%s", f.StreamMBps, ratio(f.StreamRatio, "TLS+file ceiling"))
+		}
 		if f.CeilingTLSMBps > 0 {
 			row("ceiling 1: TLS stream", "%.1f MB/s", f.CeilingTLSMBps)
 			row("ceiling 2: TLS into file+fsync", "%.1f MB/s", f.CeilingFileMBps)
+			row("ceiling 3: TLS from file into file+fsync", "%.1f MB/s", f.CeilingFromFileMBps)
 		}
 		row("data verified", "%v", f.Verified)
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -199,10 +200,14 @@ func TestFile(t *testing.T) {
 		t.Fatalf("file %+v", f)
 	}
 	for name, v := range map[string]float64{"upload": f.UploadMBps, "download": f.DownloadMBps, "file": f.DownloadFileMBps,
-		"e2e": f.EndToEndMBps, "ceiling1": f.CeilingTLSMBps, "ceiling2": f.CeilingFileMBps, "ratio": f.UploadRatio} {
+		"e2e": f.EndToEndMBps, "ceiling1": f.CeilingTLSMBps, "ceiling2": f.CeilingFileMBps, "ceiling3": f.CeilingFromFileMBps,
+		"ratio": f.UploadRatio, "e2e ratio": f.EndToEndRatio} {
 		if v <= 0 {
 			t.Errorf("%s is %v", name, v)
 		}
+	}
+	if f.StreamNote != streamNotMeasured || f.StreamMBps != 0 || !strings.Contains(out, "streaming: not measured in this build") {
+		t.Errorf("streaming: %q, %v MB/s", f.StreamNote, f.StreamMBps)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("temp files left: %v", left)
@@ -256,38 +261,57 @@ func TestBadFlags(t *testing.T) {
 	}
 }
 
-// The suite starts the real server binary; this runs a trimmed quick suite.
+// The suite starts the real server binary, and the floor relay from the
+// real loadgen binary; this runs a trimmed quick suite.
 func TestSuiteQuick(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds the server binary")
+		t.Skip("builds the server and loadgen binaries")
 	}
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "sslmessager/server")
+	build := exec.Command("go", "build", "-o", bin+string(filepath.Separator), "sslmessager/server", "sslmessager/tools/loadgen")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
 	out, err := runApp(t, "--json", "suite", "--bin", bin, "--dir", dir, "--quick", "--only", "dm", "--only", "file", "--file-size", "1MiB",
-		"--only", "groupdl")
+		"--only", "groupdl", "--only", "floor")
 	if err != nil {
 		t.Fatal(err)
 	}
 	rs := results(t, out)
-	if len(rs) != 5 {
-		t.Fatalf("%d results, want 5", len(rs))
+	want := []string{"floor: dm 20x200 flood", "dm 20x200 flood", "floor: dm 20x50 @1000/s", "dm 20x50 @1000/s", "dm 100x20 flood",
+		"floor: group 20x100 @100/s", "group 20x100 @100/s", "file 1MiB", "group 10x100 @100/s while a member downloads 32MiB"}
+	if len(rs) != len(want) {
+		t.Fatalf("%d results, want %d", len(rs), len(want))
+	}
+	for i, r := range rs {
+		if r.Scenario != want[i] {
+			t.Errorf("result %d is %q, want %q", i, r.Scenario, want[i])
+		}
 	}
 	// The quick groupdl row: the suite's server takes a 32 MiB file.
-	if g := rs[4].GroupDL; g == nil || rs[4].Scenario != "group 10x100 @100/s while a member downloads 32MiB" ||
-		!g.Verified || !g.Acked || g.FileSize != 32<<20 || g.Baseline.Sent != 100 || g.During.Count == 0 {
-		t.Errorf("groupdl row %q: %+v", rs[4].Scenario, rs[4].GroupDL)
+	if g := rs[8].GroupDL; g == nil || !g.Verified || !g.Acked || g.FileSize != 32<<20 || g.Baseline.Sent != 100 || g.During.Count == 0 {
+		t.Errorf("groupdl row %q: %+v", rs[8].Scenario, rs[8].GroupDL)
 	}
 	for _, r := range rs {
 		if r.Server == nil || r.Server.PID == 0 || r.Server.RSSPeakKB == 0 {
 			t.Errorf("%s: server stats %+v", r.Scenario, r.Server)
 		}
 	}
-	if !strings.Contains(out, "loss/dup/reorder") || !strings.Contains(out, "file 1MiB") {
-		t.Error("no final table")
+	// Floor and server runs were different processes.
+	if rs[0].Server.PID == rs[1].Server.PID {
+		t.Errorf("floor and server share PID %d", rs[0].Server.PID)
+	}
+	for _, re := range []string{
+		`loss/dup/reorder`,
+		`(?m)^dm 20x50 @1000/s +[0-9.]+ +[0-9.]+ +[0-9.]+x +≤1\.10x +(pass|MISS) +`,
+		`(?m)^group 20x100 @100/s +[0-9.]+ +[0-9.]+ +[0-9.]+x +≤1\.10x +(pass|MISS) +`,
+		`(?m)^file 1MiB: each leg against the TLS-into-file ceiling`,
+		`(?m)^end to end, streaming +streaming: not measured in this build `,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("output lacks %s", re)
+		}
 	}
 }
 

@@ -30,8 +30,12 @@ and stops it with SIGTERM afterwards, so CPU and memory belong to that
 scenario alone.
 
 The standard suite (--quick: the small version, seconds in total):
+   floor: dm 100x2000 flood the next scenario against the floor relay
+                            (bin/loadgen floor: a LOWER BOUND for measurement,
+                            never a server to run)
    dm 100x2000 flood        100 clients in pairs, 2000 msgs of 100 B each, flooded
                             (quick: 20 x 200)
+   floor: dm 100x500 @10000/s
    dm 100x500 @10000/s      the same paced at 10 000 msgs/s total (quick: 20 x 50 @1000/s)
    dm 1000x200              1000 clients, 200 msgs each, flooded (quick: 100 x 20)
    group 200x2000           200 members; 2000 messages sent in total by 10
@@ -40,16 +44,28 @@ The standard suite (--quick: the small version, seconds in total):
                             (quick: 50 members, 5 x 10)
                             Group sizes name the total sent; senders are always
                             10 (quick: 5), each sending total/senders.
+   floor: group 100x500 @100/s
+   group 100x500 @100/s     100 members; 10 senders x 50 paced at 100 msgs/s
+                            in total (quick: 20 members, 5 x 20)
    idle 10000               10 000 connections held 5 s (quick: 200 for 1 s)
    login 50 (cost 10)       server restarted with the default --hash-cost 10
                             (quick: 10)
-   file 1GiB                upload, downloads and both ceilings (quick: 16 MiB)
+   file 1GiB                upload, downloads and the ceilings (quick: 16 MiB)
    group 20x500 @100/s while a member downloads 1GiB
                             20 members, 10 senders x 50 texts paced at 100/s in
                             total, first with no download, then while the last
                             member downloads 1 GiB (CMD <get ack>, into a file,
                             fsync, ACKF); the others' p99 in both and the ratio
                             (quick: 10 members, 5 x 20, 32 MiB)
+
+After the summary come two tables with the targets of issue 10 and a
+pass/MISS mark computed from this run's figures: the three compared chat
+scenarios side by side (server CPU per delivered message and p99 latency,
+the floor relay's against ours: CPU at most 1.1x the floor's and p99 at
+most the floor's + 0.2 ms when paced), and the file legs against the
+TLS-into-file ceiling (upload and download at least 90%, end-to-end
+streaming at least 80%). The floor relay is the loadgen binary in --bin
+(bin/loadgen floor).
 
 The whole default suite takes a few minutes on 2 cores; each scenario is
 bounded by its timeout. It exits non-zero if any scenario failed, lost,
@@ -62,10 +78,10 @@ func suiteCommand() *cli.Command {
 		UsageText:   "loadgen [--json] [--timeout D] suite --bin DIR --dir DIR [--quick] [--only NAME,...]",
 		Description: suiteDescription,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bin", Usage: "`DIR` holding the server binary (server)"},
+			&cli.StringFlag{Name: "bin", Usage: "`DIR` holding the server binary (server) and, for the floor relay, loadgen"},
 			&cli.StringFlag{Name: "dir", Usage: "scratch `DIR` for accounts, spool, certificates, downloads and the server log"},
 			&cli.BoolFlag{Name: "quick", Usage: "run a much smaller version of every scenario (seconds; for tests and CI)"},
-			&cli.StringSliceFlag{Name: "only", Usage: "run only the scenarios whose kind is listed (dm, group, idle, login, file, groupdl)"},
+			&cli.StringSliceFlag{Name: "only", Usage: "run only the scenarios whose kind is listed (dm, group, idle, login, file, groupdl; floor: the three compared with the floor relay, both runs of each)"},
 			&cli.StringFlag{Name: "file-size", Usage: "file scenario size (default 1GiB, quick 16MiB)"},
 			&cli.StringFlag{Name: "download-size", Usage: "groupdl scenario's file size (default 1GiB, quick 32MiB)"},
 		},
@@ -80,7 +96,14 @@ type step struct {
 	conns    int   // connections open at once at most
 	hashCost int   // the server's --hash-cost
 	maxFile  int64 // the server's --max-file-size, 0: its default
-	run      func(ctx context.Context, e *env) (*Result, error)
+	// floor runs the scenario against the floor relay (loadgen floor, a
+	// lower bound) instead of the server.
+	floor bool
+	// compare names the row of the floor comparison this step fills (the
+	// floor's run and ours share it); "" for steps not compared.
+	compare string
+	msg     *msgParams // dm and group: the scenario's parameters
+	run     func(ctx context.Context, e *env) (*Result, error)
 }
 
 // suiteHashCost keeps sign-ups cheap outside the login scenario.
@@ -90,37 +113,53 @@ const suiteHashCost = 4
 const loginHashCost = 10
 
 // suiteSteps lists the standard suite. Group scenarios are named by the
-// total of messages sent; that total is split evenly over groupSenders.
+// total of messages sent; that total is split evenly over their senders.
+// The compared chat scenarios run first against the floor relay, then
+// against our server.
 func suiteSteps(quick bool, fileSize, dlSize int64, tmpDir, cert, key string) []step {
-	type dmCase struct {
-		clients, msgs int
-		rate          float64
+	type chatCase struct {
+		group            bool
+		clients, senders int
+		msgs             int // per sender
+		rate             float64
+		compare          bool
 	}
-	type groupCase struct{ members, total int }
-	dms := []dmCase{{100, 2000, 0}, {100, 500, 10000}, {1000, 200, 0}}
-	groups := []groupCase{{200, 2000}, {1000, 500}}
-	groupSenders, idleN, hold, loginN := 10, 10000, 5*time.Second, 50
+	dmFlood := chatCase{clients: 100, msgs: 2000, compare: true}
+	dmPaced := chatCase{clients: 100, msgs: 500, rate: 10000, compare: true}
+	cases := []chatCase{dmFlood, dmPaced, {clients: 1000, msgs: 200},
+		{group: true, clients: 200, senders: 10, msgs: 200}, {group: true, clients: 1000, senders: 10, msgs: 50},
+		{group: true, clients: 100, senders: 10, msgs: 50, rate: 100, compare: true}}
+	idleN, hold, loginN := 10000, 5*time.Second, 50
 	if quick {
-		dms = []dmCase{{20, 200, 0}, {20, 50, 1000}, {100, 20, 0}}
-		groups = []groupCase{{20, 200}, {50, 50}}
-		groupSenders, idleN, hold, loginN = 5, 200, time.Second, 10
+		cases = []chatCase{{clients: 20, msgs: 200, compare: true}, {clients: 20, msgs: 50, rate: 1000, compare: true},
+			{clients: 100, msgs: 20},
+			{group: true, clients: 20, senders: 5, msgs: 40}, {group: true, clients: 50, senders: 5, msgs: 10},
+			{group: true, clients: 20, senders: 5, msgs: 20, rate: 100, compare: true}}
+		idleN, hold, loginN = 200, time.Second, 10
 	}
 	const size = 100
 	var steps []step
-	for _, d := range dms {
-		name := fmt.Sprintf("dm %dx%d flood", d.clients, d.msgs)
-		if d.rate > 0 {
-			name = fmt.Sprintf("dm %dx%d @%.0f/s", d.clients, d.msgs, d.rate)
+	for _, c := range cases {
+		p := msgParams{Group: c.group, Clients: c.clients, Senders: c.senders, Messages: c.msgs, Size: size, Rate: c.rate}
+		kind, name := "dm", fmt.Sprintf("dm %dx%d", c.clients, c.msgs)
+		if c.group {
+			kind, name = "group", fmt.Sprintf("group %dx%d", c.clients, c.senders*c.msgs)
 		}
-		p := msgParams{Clients: d.clients, Messages: d.msgs, Size: size, Rate: d.rate}
-		steps = append(steps, step{name: name, kind: "dm", conns: d.clients, hashCost: suiteHashCost,
-			run: func(ctx context.Context, e *env) (*Result, error) { return runMessages(ctx, e, p) }})
-	}
-	for _, g := range groups {
-		p := msgParams{Group: true, Clients: g.members, Senders: groupSenders, Messages: g.total / groupSenders, Size: size}
-		steps = append(steps, step{name: fmt.Sprintf("group %dx%d", g.members, g.total), kind: "group", conns: g.members,
-			hashCost: suiteHashCost,
-			run:      func(ctx context.Context, e *env) (*Result, error) { return runMessages(ctx, e, p) }})
+		switch {
+		case c.rate > 0:
+			name += fmt.Sprintf(" @%.0f/s", c.rate)
+		case !c.group:
+			name += " flood"
+		}
+		st := step{name: name, kind: kind, conns: c.clients, hashCost: suiteHashCost, msg: &p,
+			run: func(ctx context.Context, e *env) (*Result, error) { return runMessages(ctx, e, p) }}
+		if c.compare {
+			st.compare = name
+			fl := st
+			fl.name, fl.floor = "floor: "+name, true
+			steps = append(steps, fl)
+		}
+		steps = append(steps, st)
 	}
 	steps = append(steps, step{name: fmt.Sprintf("idle %d", idleN), kind: "idle", conns: idleN, hashCost: suiteHashCost,
 		run: func(ctx context.Context, e *env) (*Result, error) {
@@ -197,8 +236,8 @@ func runSuite(cc *cli.Context) error {
 	}
 	only := cc.StringSlice("only")
 	for _, k := range only {
-		if !slices.Contains([]string{"dm", "group", "idle", "login", "file", "groupdl"}, k) {
-			return fmt.Errorf("--only %q: want dm, group, idle, login, file or groupdl", k)
+		if !slices.Contains(suiteKinds, k) {
+			return fmt.Errorf("--only %q: want dm, group, idle, login, file, groupdl or floor", k)
 		}
 	}
 
@@ -212,10 +251,11 @@ func runSuite(cc *cli.Context) error {
 		return err
 	}
 	cert, key := filepath.Join(certDir, pki.ServerCertFile), filepath.Join(certDir, pki.ServerKeyFile)
-	var steps []step
-	for _, st := range suiteSteps(quick, fileSize, dlSize, tmpDir, cert, key) {
-		if len(only) == 0 || slices.Contains(only, st.kind) {
-			steps = append(steps, st)
+	steps := selectSteps(suiteSteps(quick, fileSize, dlSize, tmpDir, cert, key), only)
+	floorBin := ""
+	if slices.ContainsFunc(steps, func(st step) bool { return st.floor }) {
+		if floorBin, err = floorBinary(cc.String("bin")); err != nil {
+			return err
 		}
 	}
 
@@ -241,18 +281,26 @@ func runSuite(cc *cli.Context) error {
 
 	fmt.Fprintf(e.out, "suite: %d scenarios, server %s, data in %s, server log %s\n", len(steps), bin, dir, logPath)
 	ctx := cc.Context
-	var rows []summary
+	var (
+		rows []summary
+		done []stepResult
+	)
 	failed := 0
 	for _, st := range steps {
 		if ctx.Err() != nil {
 			break
 		}
 		t0 := time.Now()
-		res, err := runStep(ctx, e, st, bin, dir, certDir, logf)
+		exe := bin
+		if st.floor {
+			exe = floorBin
+		}
+		res, err := runStep(ctx, e, st, exe, dir, certDir, logf)
 		if err != nil {
 			failed++
 			fmt.Fprintf(e.out, "\n== %s: FAILED: %v\n", st.name, err)
 			rows = append(rows, summary{scenario: st.name, rate: "FAILED", p50: "-", p99: "-", faults: "-", cpu: "-", rss: "-"})
+			done = append(done, stepResult{st: st})
 			continue
 		}
 		res.Scenario = st.name
@@ -262,8 +310,10 @@ func runSuite(cc *cli.Context) error {
 		if res.faults() {
 			failed++
 		}
+		done = append(done, stepResult{st: st, res: res})
 	}
 	printSummary(e.out, rows)
+	printTargets(e.out, done)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("suite interrupted: %w", err)
 	}
@@ -273,10 +323,48 @@ func runSuite(cc *cli.Context) error {
 	return nil
 }
 
-// runStep starts a fresh server, runs one scenario against it and stops it.
-func runStep(ctx context.Context, base *env, st step, bin, dir, certDir string, logf *os.File) (*Result, error) {
+// suiteKinds are the names --only takes: a step's kind, or "floor" for
+// every compared step (the floor relay's runs and ours).
+var suiteKinds = []string{"dm", "group", "idle", "login", "file", "groupdl", "floor"}
+
+// selectSteps keeps the steps --only names (all of them without --only).
+func selectSteps(all []step, only []string) []step {
+	if len(only) == 0 {
+		return all
+	}
+	var steps []step
+	for _, st := range all {
+		if slices.Contains(only, st.kind) || st.compare != "" && slices.Contains(only, "floor") {
+			steps = append(steps, st)
+		}
+	}
+	return steps
+}
+
+// floorBinary is the loadgen binary in binDir, which serves the floor
+// relay ("loadgen floor").
+func floorBinary(binDir string) (string, error) {
+	p, err := filepath.Abs(filepath.Join(binDir, "loadgen"))
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(p); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("--bin: no executable loadgen at %s for the floor relay (go build -o DIR/ ./tools/loadgen)", p)
+	}
+	return p, nil
+}
+
+// stepResult is a step and what it measured; res is nil if it failed.
+type stepResult struct {
+	st  step
+	res *Result
+}
+
+// runStep starts a fresh server (or, for a floor step, the floor relay
+// from the loadgen binary exe), runs one scenario against it and stops it.
+func runStep(ctx context.Context, base *env, st step, exe, dir, certDir string, logf *os.File) (*Result, error) {
 	fmt.Fprintf(logf, "=== %s (%s)\n", st.name, time.Now().Format(time.RFC3339))
-	srv, err := startServer(ctx, bin, dir, certDir, st, logf)
+	srv, err := startServer(ctx, exe, dir, certDir, st, logf)
 	if err != nil {
 		return nil, err
 	}
@@ -323,9 +411,10 @@ type serverProc struct {
 	err    error // Wait's result; read after exited
 }
 
-// startServer starts the server binary with fresh accounts and spool and
-// waits until it has written its address.
-func startServer(ctx context.Context, bin, dir, certDir string, st step, logf *os.File) (*serverProc, error) {
+// startServer starts the server binary exe with fresh accounts and spool,
+// or for a floor step the floor relay (exe is then loadgen), and waits
+// until it has written its address.
+func startServer(ctx context.Context, exe, dir, certDir string, st step, logf *os.File) (*serverProc, error) {
 	users, spoolDir, addrFile := filepath.Join(dir, "users.csv"), filepath.Join(dir, "spool"), filepath.Join(dir, "server.addr")
 	for _, p := range []string{users, addrFile} {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -334,6 +423,10 @@ func startServer(ctx context.Context, bin, dir, certDir string, st step, logf *o
 	}
 	if err := os.RemoveAll(spoolDir); err != nil {
 		return nil, err
+	}
+	if st.floor {
+		return startProc(ctx, exe, []string{"floor", "--listen", "127.0.0.1:0", "--addr-file", addrFile,
+			"--cert", filepath.Join(certDir, pki.ServerCertFile), "--key", filepath.Join(certDir, pki.ServerKeyFile)}, addrFile, logf)
 	}
 	args := []string{
 		"--listen", "127.0.0.1:0", "--addr-file", addrFile,
@@ -352,10 +445,16 @@ func startServer(ctx context.Context, bin, dir, certDir string, st step, logf *o
 		args = append(args, "--max-file-size", strconv.FormatInt(max(st.maxFile, 1<<30), 10),
 			"--quota", strconv.FormatInt(max(4*st.maxFile, 10<<30), 10))
 	}
-	cmd := exec.Command(bin, args...)
+	return startProc(ctx, exe, args, addrFile, logf)
+}
+
+// startProc starts exe with args and waits until it has written its
+// address to addrFile.
+func startProc(ctx context.Context, exe string, args []string, addrFile string, logf *os.File) (*serverProc, error) {
+	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start server: %w", err)
+		return nil, fmt.Errorf("start %s: %w", filepath.Base(exe), err)
 	}
 	p := &serverProc{cmd: cmd, exited: make(chan struct{})}
 	go func() {
@@ -369,13 +468,13 @@ func startServer(ctx context.Context, bin, dir, certDir string, st step, logf *o
 	for {
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("server exited at start (%v); see %s", p.err, logf.Name())
+			return nil, fmt.Errorf("%s exited at start (%v); see %s", filepath.Base(exe), p.err, logf.Name())
 		case <-ctx.Done():
 			p.stop()
 			return nil, ctx.Err()
 		case <-deadline.C:
 			p.stop()
-			return nil, fmt.Errorf("server wrote no address to %s within 15 s", addrFile)
+			return nil, fmt.Errorf("%s wrote no address to %s within 15 s", filepath.Base(exe), addrFile)
 		case <-poll.C:
 			data, err := os.ReadFile(addrFile)
 			if err == nil && bytes.HasSuffix(data, []byte("\n")) {
