@@ -279,7 +279,9 @@ func TestSealTextSplitsAndRejoins(t *testing.T) {
 
 func TestAssemblerBounds(t *testing.T) {
 	a := Assembler{MaxPending: 2, TTL: time.Minute}
-	part := func(seq uint64) *Message { return &Message{Kind: KindText, Seq: seq, Part: 0, Parts: 2, Body: []byte("a")} }
+	part := func(seq uint64) *Message {
+		return &Message{Kind: KindText, Seq: seq, Part: 0, Parts: 2, Body: []byte("a")}
+	}
 	for i := uint64(1); i <= 5; i++ {
 		if _, done, err := a.Add("bob", part(i*10), testNow); done || err != nil {
 			t.Fatal(done, err)
