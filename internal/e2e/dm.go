@@ -48,7 +48,7 @@ const (
 	MaxWordBytes = len(WordPrefix) + (wordOverhead+(maxRecord/RecordPadding)*RecordPadding)*4/3 + 1
 
 	// MaxParts bounds the parts of one split text: a text is at most
-	// MaxParts*MaxPartBody bytes (60 KiB).
+	// MaxParts*MaxPartBody bytes (80 KiB).
 	MaxParts = 32
 
 	// RecordPadding is the block the record is padded to.
