@@ -93,3 +93,19 @@ func TestKeyLinesRefused(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseKeys(f *testing.F) {
+	f.Add([]byte("SETKEY "+bundleWord+" "+tok), true)
+	f.Add([]byte("GETKEY Bob "+tok), true)
+	f.Add([]byte("GETKEY - "+tok), true)
+	f.Add([]byte("KEY bob "+bundleWord), false)
+	f.Add([]byte("KEY bob -"), false)
+	f.Add([]byte("KEYCHANGE bob -"), false)
+	f.Fuzz(func(t *testing.T, line []byte, client bool) {
+		if client {
+			roundTrip(t, line, ParseClient)
+		} else {
+			roundTrip(t, line, ParseServer)
+		}
+	})
+}
