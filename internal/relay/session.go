@@ -76,12 +76,17 @@ type session struct {
 	token string
 	in    bool // logged in: on the hub
 
-	ext       bool        // the client negotiated ALPN sslm/2: it speaks our extensions; set before the reader starts
+	ext       bool        // the client negotiated ALPN sslm/2 or sslm/3: it speaks our extensions; set before the reader starts
 	uploading bool        // reader goroutine only: reads have an idle deadline
 	carbons   atomic.Bool // the client asked for copies of its user's DMs from other sessions
+
+	// The key directory (keys.go).
+	keys    bool         // the client negotiated ALPN sslm/3; set before the reader starts
+	setKeys setKeyBudget // reader goroutine only: how many SETKEYs it may still have checked
 }
 
 func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
+	proto := conn.ConnectionState().NegotiatedProtocol
 	c := &session{
 		srv:        s,
 		conn:       conn,
@@ -89,7 +94,8 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		writerDone: make(chan struct{}),
 		remote:     bc.RemoteAddr().String(),
 		since:      time.Now(),
-		ext:        conn.ConnectionState().NegotiatedProtocol == wire.ALPN,
+		ext:        proto == wire.ALPN || proto == wire.ALPNKeys,
+		keys:       proto == wire.ALPNKeys,
 	}
 	maxQueue := s.conf().MaxQueueBytes
 	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, maxQueue, maxQueue/4)
@@ -107,6 +113,7 @@ func (c *session) cleanup() {
 	c.out.close(nil, true)
 	<-c.writerDone
 	c.srv.offline.leave(c) // offline.go: another session takes over the backlog
+	c.srv.keys.leave(c)    // keys.go: it watches no more keys
 	c.srv.untrack(c)
 	c.srv.nconns.Add(-1)
 }
