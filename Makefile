@@ -50,7 +50,7 @@ certs: build
 	else $(BIN)/gencert --dir certs; fi
 
 run-server: certs
-	$(BIN)/server --listen 127.0.0.1:18443 --users $(DATA)/users.csv --spool $(DATA)/spool --offline $(DATA)/offline
+	$(BIN)/server --listen 127.0.0.1:18443 --users $(DATA)/users.csv --spool $(DATA)/spool --offline $(DATA)/offline --key-dir $(DATA)/keys
 
 run-client: build
 	$(BIN)/client --server localhost:18443 --ca certs/ca.pem

@@ -56,7 +56,7 @@ func newApp() *cli.App {
 empty if missing); files sent to users wait in --spool until they download them;
 direct messages sent to users while they are offline wait in --offline until
 they next log in; the public key bundles users publish for end-to-end
-encryption are kept in --keys.
+encryption are kept in --key-dir.
 
 Examples:
    gencert && server                         certificates in certs/, listen on :18443
@@ -112,7 +112,7 @@ func serverFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-offline-msgs", Value: offline.DefaultMaxPerRecipient, Usage: "at most `N` undelivered messages stored for one recipient (0: no limit)"},
 		cliflags.NewSizeFlag("offline-max", offline.DefaultMaxTotalBytes, "bytes the stored offline messages may take together; 0: no limit"),
 		// The key directory for end-to-end encryption (ALPN sslm/3).
-		&cli.StringFlag{Name: "keys", Value: "keys", Usage: "`DIR` of the key directory: each user's public key bundle, and keys.log of every change", EnvVars: []string{"SSLM_KEYS"}},
+		&cli.StringFlag{Name: "key-dir", Value: "keys", Usage: "`DIR` of the key directory: each user's public key bundle, and keys.log of every change", EnvVars: []string{"SSLM_KEY_DIR"}},
 		&cli.IntFlag{Name: "max-key-changes", Value: keydir.DefaultMaxChangesPerHour, Usage: "at most `N` changes of one user's key bundle per hour (0: no limit)"},
 		&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
 		&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK (a `DURATION`: 15s, 1m)"},
@@ -210,7 +210,7 @@ func run(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	keys, err := keydir.Open(cc.String("keys"), keydir.Options{
+	keys, err := keydir.Open(cc.String("key-dir"), keydir.Options{
 		MaxChangesPerHour: zeroIs(cc.Int("max-key-changes"), keydir.NoLimit),
 		Logger:            logger,
 	})

@@ -92,7 +92,7 @@ func (d *demo) run() error {
 			return fmt.Errorf("gencert: %w", err)
 		}
 	}
-	for _, p := range []string{"users.csv", "bans.csv", "admin.sock", "spool", "offline", "config-alice", "config-bob", "config-carol", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
+	for _, p := range []string{"users.csv", "bans.csv", "admin.sock", "spool", "offline", "keys", "config-alice", "config-bob", "config-carol", "downloads-alice", "downloads-bob", "addr", "hello.txt"} {
 		os.RemoveAll(filepath.Join(d.dir, p))
 	}
 
@@ -105,7 +105,7 @@ func (d *demo) run() error {
 	d.server = exec.Command(filepath.Join(d.bin, "server"),
 		"--listen", "127.0.0.1:0", "--addr-file", addrFile,
 		"--users", filepath.Join(d.dir, "users.csv"), "--spool", filepath.Join(d.dir, "spool"),
-		"--offline", filepath.Join(d.dir, "offline"),
+		"--offline", filepath.Join(d.dir, "offline"), "--key-dir", filepath.Join(d.dir, "keys"),
 		"--cert", filepath.Join(certs, "server.pem"), "--key", filepath.Join(certs, "server.key"))
 	d.server.Stdout, d.server.Stderr = logFile, logFile
 	if err := d.server.Start(); err != nil {
