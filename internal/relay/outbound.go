@@ -28,27 +28,30 @@ type batchConn struct {
 	// reader goroutine: the session flushes what the previous read made it
 	// queue for others (session.flushPending).
 	beforeRead func()
-	// raw is the socket for writes that must not wait (writeNow); nil
-	// where the platform or the connection offers none.
-	raw syscall.RawConn
 
 	mu       sync.Mutex
-	batching bool   // guarded by mu
-	buf      []byte // guarded by mu; from bufPool while batching or holding what endBatchNow left
-	err      error  // guarded by mu; first write error, sticky
-	deadline bool   // guarded by mu; a write deadline is set on the socket
-	// nowBuf, nowN and nowErr are writeNow's argument and results, kept
-	// here so that its function (nowFn) is made once per connection.
-	nowBuf []byte
-	nowN   int
-	nowErr error
-	nowFn  func(fd uintptr) bool
+	batching bool       // guarded by mu
+	buf      []byte     // guarded by mu; from bufPool while batching or holding what endBatchNow left
+	err      error      // guarded by mu; first write error, sticky
+	deadline bool       // guarded by mu; a write deadline is set on the socket
+	now      *nowWriter // guarded by mu; made by the first writeNowLocked
+}
+
+// nowWriter writes to the socket beneath a batchConn without waiting
+// (writeNow). Its function is made once, with the argument and results
+// kept beside it, so that a write allocates nothing.
+type nowWriter struct {
+	raw syscall.RawConn // nil where the platform or the connection offers none
+	buf []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
 }
 
 // newBatchConn returns a batchConn over conn whose writes that may wait
 // have timeout to make progress.
 func newBatchConn(conn net.Conn, timeout time.Duration) *batchConn {
-	return &batchConn{Conn: conn, timeout: timeout, raw: rawConnOf(conn)}
+	return &batchConn{Conn: conn, timeout: timeout}
 }
 
 // rawConnOf is the socket beneath conn's wrappers, nil if there is none.
@@ -228,13 +231,22 @@ func (c *batchConn) putBufLocked() {
 }
 
 // readerWriteWait is how long a write for another session may wait where
-// the socket offers no write that never waits (raw is nil).
+// the socket offers no write that never waits (nowWriter.raw is nil).
 const readerWriteWait = 100 * time.Microsecond
 
 // writeNowLocked writes what the socket takes of p without waiting for
 // it to take more; a full socket is no error. Must hold c.mu.
 func (c *batchConn) writeNowLocked(p []byte) (int, error) {
-	if c.raw == nil {
+	if c.now == nil {
+		w := &nowWriter{raw: rawConnOf(c.Conn)}
+		w.fn = func(fd uintptr) bool {
+			w.n, w.err = writeNow(fd, w.buf)
+			return true // never wait for the socket
+		}
+		c.now = w
+	}
+	w := c.now
+	if w.raw == nil {
 		c.Conn.SetWriteDeadline(time.Now().Add(readerWriteWait))
 		c.deadline = true
 		n, err := c.Conn.Write(p)
@@ -248,16 +260,10 @@ func (c *batchConn) writeNowLocked(p []byte) (int, error) {
 		c.Conn.SetWriteDeadline(time.Time{})
 		c.deadline = false
 	}
-	if c.nowFn == nil {
-		c.nowFn = func(fd uintptr) bool {
-			c.nowN, c.nowErr = writeNow(fd, c.nowBuf)
-			return true // never wait for the socket
-		}
-	}
-	c.nowBuf = p
-	err := c.raw.Write(c.nowFn)
-	n, werr := c.nowN, c.nowErr
-	c.nowBuf, c.nowN, c.nowErr = nil, 0, nil
+	w.buf = p
+	err := w.raw.Write(w.fn)
+	n, werr := w.n, w.err
+	w.buf, w.n, w.err = nil, 0, nil
 	if err == nil {
 		err = werr
 	}

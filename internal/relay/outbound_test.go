@@ -70,8 +70,8 @@ func TestBatchConnEndBatchNowNeverWaits(t *testing.T) {
 	defer conn.Close()
 	conn.(*net.TCPConn).SetWriteBuffer(4096)
 	bc := newBatchConn(conn, 10*time.Second)
-	if canWriteNow && bc.raw == nil {
-		t.Fatal("no raw socket beneath a TCP connection")
+	if canWriteNow && rawConnOf(&prefixConn{Conn: &peerConn{Conn: conn}}) == nil {
+		t.Fatal("no raw socket beneath the server's wrappers of a TCP connection")
 	}
 
 	var want []byte
