@@ -353,9 +353,9 @@ func (c *session) flushHeld() {
 	c.srv.readerFlushes.Add(1)
 	switch {
 	case err != nil:
-		// The writer goroutine closes the connection; the session's
-		// reader then sees it closed and takes it off the hub.
-		c.srv.log.Info("closing: write failed", "remote", c.remote, "err", err)
+		// The writer goroutine logs the error (it is sticky) and closes
+		// the connection; the session's reader then sees it closed and
+		// takes it off the hub.
 		c.out.close(nil, false)
 		c.out.start()
 	case left, !c.out.releaseHeld():
