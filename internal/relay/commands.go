@@ -62,6 +62,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 	}
 	targets := c.srv.hub.lookup(q.Target)
 	if len(targets) == 0 {
+		c.flushPending()             // storing it takes a disk write: relayed lines go first
 		return c.handleOfflineMsg(q) // offline.go
 	}
 	to := targets[0].user
@@ -72,7 +73,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 	}
 	var stall <-chan struct{}
 	for _, t := range targets {
-		if ch := t.send(line); ch != nil && stall == nil {
+		if ch := c.relay(t, line); ch != nil && stall == nil {
 			stall = ch
 		}
 	}
@@ -88,7 +89,7 @@ func (c *session) handleMsg(q wire.Msg) bool {
 					break // cannot happen: the same words formatted as RELAY
 				}
 			}
-			own.send(carbon)
+			c.relay(own, carbon)
 			c.srv.events.Relayed(KindCarbon)
 		}
 	}
@@ -113,7 +114,7 @@ func (c *session) handleGroupMsg(q wire.GroupMsg) bool {
 	var stall <-chan struct{}
 	for _, m := range c.srv.hub.groupMembers() {
 		if m != c {
-			if ch := m.send(line); ch != nil && stall == nil {
+			if ch := c.relay(m, line); ch != nil && stall == nil {
 				stall = ch
 			}
 		}

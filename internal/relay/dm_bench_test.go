@@ -47,3 +47,28 @@ func BenchmarkDirectMessage(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkDirectMessagePaced sends one message at a time and waits for
+// it to arrive before the next, as chat at a steady pace does: every
+// message is its own read on the server. ns/op is the one-way time per
+// message, clients included.
+func BenchmarkDirectMessagePaced(b *testing.B) {
+	h := relaytest.Start(b, relaytest.Options{})
+	alice, bob := h.Dial(b), h.Dial(b)
+	alice.SignUp("alice")
+	bob.SignUp("bob")
+	line, err := wire.Format(wire.Msg{Target: "bob", Sender: "alice", Text: strings.Repeat("x", 100), Token: alice.Token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, err := alice.Conn.Write(line); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := bob.R.ReadLine(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

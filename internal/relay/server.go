@@ -251,6 +251,11 @@ type Server struct {
 	nconns         atomic.Int64
 	passwordChecks atomic.Int64
 	wg             sync.WaitGroup // every goroutine the server starts
+
+	// Who wrote the lines a reader queued for others (session.flushHeld):
+	// readerFlushes the reader itself, handOffs a writer goroutine it
+	// started instead. For tests and profiles.
+	readerFlushes, handOffs atomic.Uint64
 }
 
 // New checks cfg and returns a server that is not yet listening. It
@@ -516,7 +521,7 @@ func (s *Server) handshake(raw *peerConn) (*tls.Conn, *batchConn, string) {
 		return nil, nil, ""
 	}
 	defer func() { <-s.slots }()
-	bc := &batchConn{Conn: &prefixConn{Conn: raw, prefix: first}, timeout: conf.WriteTimeout}
+	bc := newBatchConn(&prefixConn{Conn: raw, prefix: first}, conf.WriteTimeout)
 	conn := tls.Server(bc, s.tls)
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 	defer cancel()

@@ -56,10 +56,12 @@ const (
 	reasonUploadTimeout = "upload timed out: no data for too long"
 )
 
-// session is one connection. Its reader goroutine (run) parses and
-// dispatches every query; its writer goroutine (writeLoop) is the only one
-// that writes lines to the connection. Other sessions reach it only through
-// send, which never blocks.
+// session is one connection. Its reader goroutine (readLoop) parses and
+// dispatches every query. Lines reach the connection through its outbound
+// queue; whoever holds the queue's writer role writes them: the session's
+// writer goroutine (writeLoop), or, for a moment and without ever waiting
+// for the socket, the reader of a session that queued them (flushHeld).
+// Other sessions reach it only through send and relay, which never block.
 type session struct {
 	srv        *Server
 	conn       *tls.Conn
@@ -83,6 +85,12 @@ type session struct {
 	// The key directory (keys.go).
 	keys    bool         // the client negotiated ALPN sslm/3; set before the reader starts
 	setKeys setKeyBudget // reader goroutine only: how many SETKEYs it may still have checked
+
+	// pending are the sessions whose writer role this session's reader
+	// took by queuing lines for them (relay) and must give up by writing
+	// those lines or starting their writer goroutine (flushPending).
+	// Reader goroutine only.
+	pending []*session
 }
 
 func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
@@ -100,12 +108,14 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 	maxQueue := s.conf().MaxQueueBytes
 	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, maxQueue, maxQueue/4)
 	c.r = wire.NewReader(c, readBufferSize)
+	bc.beforeRead = c.flushPending
 	return c
 }
 
 // cleanup ends the session: off the hub, the queue closed and drained by
 // its writer, which closes the connection; then the server forgets it.
 func (c *session) cleanup() {
+	c.flushPending()
 	if c.in {
 		c.srv.hub.remove(c)
 		c.logger().Info("logged out")
@@ -134,6 +144,13 @@ func (c *session) readLoop() {
 		if subtle.ConstantTimeCompare([]byte(aq.SessionToken()), []byte(c.token)) != 1 {
 			c.fail(reasonBadToken, "wrong token", q.Verb())
 			return
+		}
+		switch q.(type) {
+		case wire.Msg, wire.GroupMsg:
+		default:
+			// What this query does may take a while (a disk write, a
+			// password hash): the lines already relayed go first.
+			c.flushPending()
 		}
 		if !c.dispatch(q) {
 			return
@@ -248,6 +265,112 @@ func (c *session) send(line []byte) <-chan struct{} {
 	return stall
 }
 
+// relay queues line for t (another session, or c itself) from c's reader
+// as send does, but leaves the writing to c: when no writer is on t's
+// queue, c takes the writer's role and t joins c.pending, to be flushed
+// once c has handled what its last read returned. Reader goroutine only.
+func (c *session) relay(t *session, line []byte) <-chan struct{} {
+	res, stall, held := t.out.enqueueHeld(line)
+	switch {
+	case res == overflow:
+		t.dropSlow()
+	case held:
+		c.pending = append(c.pending, t)
+	}
+	return stall
+}
+
+// readerFlushBudget is how long a reader spends writing for the sessions
+// it relayed to before it leaves the rest to their writer goroutines; the
+// writes never wait for a socket, so this bounds encryption work, which a
+// large group would otherwise put on one reader alone.
+const readerFlushBudget = 500 * time.Microsecond
+
+// flushPending writes out the queues whose writer role this reader took
+// (relay): before each read from the socket, before the reader waits
+// (stall) or does slow work, and at its end. Within readerFlushBudget each
+// queue is written by this reader (flushHeld); past it, and where that is
+// not possible at once, the queue's writer goroutine is started instead.
+// Reader goroutine only.
+func (c *session) flushPending() {
+	if len(c.pending) == 0 {
+		return
+	}
+	var deadline time.Time
+	if len(c.pending) > 1 {
+		deadline = time.Now().Add(readerFlushBudget)
+	}
+	over := false
+	for i, t := range c.pending {
+		c.pending[i] = nil
+		if t == nil {
+			continue // left by a flush a panic cut short
+		}
+		if !over && i%8 == 7 && time.Now().After(deadline) {
+			over = true // out of budget: the rest go to their writer goroutines
+		}
+		if over {
+			c.srv.handOffs.Add(1)
+			t.out.start()
+			continue
+		}
+		t.flushHeld()
+	}
+	if cap(c.pending) > 64 {
+		c.pending = nil // a large group's list: idle sessions keep none
+	} else {
+		c.pending = c.pending[:0]
+	}
+}
+
+// flushHeld writes c's queued lines from the reader of another session
+// (or c's own) that holds c's writer role, without waiting: only when c's
+// connection is free at once (tryBeginBatch), the lines are few enough to
+// encrypt without a socket write (takeHeld), and only as much as the
+// socket takes at once (endBatchNow). Otherwise, and when lines remain or
+// arrived meanwhile, it starts c's writer goroutine, which takes over the
+// role and what is left, in order.
+func (c *session) flushHeld() {
+	if !c.bc.tryBeginBatch() {
+		c.srv.handOffs.Add(1)
+		c.out.start()
+		return
+	}
+	batch, ok := c.out.takeHeld()
+	if !ok {
+		c.bc.endBatch() // nothing was written into it
+		c.srv.handOffs.Add(1)
+		c.out.start()
+		return
+	}
+	var err error
+	n := 0
+	for _, it := range batch {
+		if err == nil {
+			_, err = c.conn.Write(it.line)
+		}
+		n += it.cost()
+	}
+	left, ferr := c.bc.endBatchNow()
+	if err == nil {
+		err = ferr
+	}
+	c.out.recycle(batch)
+	c.out.sent(n)
+	c.srv.readerFlushes.Add(1)
+	switch {
+	case err != nil:
+		// The writer goroutine logs the error (it is sticky) and closes
+		// the connection; the session's reader then sees it closed and
+		// takes it off the hub.
+		c.out.close(nil, false)
+		c.out.start()
+	case left, !c.out.releaseHeld():
+		c.srv.handOffs.Add(1)
+		c.out.start()
+	}
+}
+
 // dropSlow ends a session whose queue overflowed.
 func (c *session) dropSlow() {
 	c.logger().Warn("dropping slow consumer", "queue_bytes", c.out.max)
@@ -262,6 +385,7 @@ func (c *session) stall(ch <-chan struct{}) {
 	if ch == nil {
 		return
 	}
+	c.flushPending() // the queue waited on may be one this reader holds
 	t := time.NewTimer(c.srv.conf().StallWait)
 	defer t.Stop()
 	select {
@@ -289,6 +413,11 @@ func (c *session) fail(reason, detail, verb string) {
 // is done. It ends when the queue is empty; when the queue closes or a
 // write fails it closes the connection and signals writerDone.
 func (c *session) writeLoop() {
+	// What a reader's write for this session left (flushHeld) goes first.
+	if err := c.bc.flushLeft(); err != nil {
+		c.srv.log.Info("closing: write failed", "remote", c.remote, "err", err)
+		c.out.close(nil, false)
+	}
 	lingered := false
 	for {
 		batch, done := c.out.take(lingered)
