@@ -33,6 +33,10 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleAdmin(q) // sslm/2 only (admin.go)
 	case wire.AckMsg:
 		return c.handleAckMsg(q) // offline.go
+	case wire.GetLive:
+		return c.handleGetLive() // sslm/2 only (stream.go)
+	case wire.Push:
+		return c.handlePush() // sslm/2 only (stream.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false

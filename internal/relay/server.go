@@ -234,6 +234,7 @@ type Server struct {
 	signUps      *rateLimit
 	hsLog        *peerLogLimiter  // failed handshakes
 	offline      *offlineDelivery // nil without Config.Offline (offline.go)
+	streams      liveUploads      // uploads that can be streamed to their recipient (stream.go)
 	refuseLog    *peerLogLimiter  // connections refused at accept
 
 	mu          sync.Mutex
