@@ -149,14 +149,15 @@ type outbound struct {
 	// set with it and stays set after the download until the queue is
 	// back under its cap: meanwhile lines wait without stalling their
 	// producers, up to backlogFactor times the cap (see enqueue).
-	downloading bool // guarded by mu
-	backlog     bool // guarded by mu
+	downloading bool   // guarded by mu
+	backlog     bool   // guarded by mu
+	start       func() // starts a writer goroutine
+	max         int    // the cap in bytes
+	highWater   int    // above it producers are asked to wait
+
 	// wake, while a streamed file waits for its upload (stream.go), gets a
 	// signal when a line is queued or the queue closes.
-	wake      chan struct{} // guarded by mu
-	start     func()        // starts a writer goroutine
-	max       int           // the cap in bytes
-	highWater int           // above it producers are asked to wait
+	wake chan struct{} // guarded by mu
 }
 
 // newOutbound returns a queue capped at max bytes whose producers are
