@@ -124,7 +124,9 @@ type session struct {
 //
 // Right after it starts, Run asks the server for carbons (CMD <carbons>):
 // the direct messages this user sends from its other sessions are shown
-// as "[15:04:05] you → bob (other session): text".
+// as "[15:04:05] you → bob (other session): text". With sslm/2 it also
+// asks for pushes (PUSH): a file uploaded to the user while the session
+// runs is saved into Downloads as it arrives, as :download: would.
 //
 // Input lines are messages to the current target (or to the group in group
 // chat), or commands such as :quit: (see :help:). End of input quits like
@@ -194,6 +196,14 @@ func (c *Conn) run(ctx context.Context, sc *screen, in lineInput, opts Options) 
 	if err := c.send(wire.Carbons{Token: c.token}); err != nil {
 		c.Close()
 		return err, s.kept
+	}
+	// Files uploaded to us from now on arrive as they are uploaded
+	// (stream.go); a server without sslm/2 knows no such query.
+	if c.ext {
+		if err := c.send(wire.Push{Token: c.token}); err != nil {
+			c.Close()
+			return err, s.kept
+		}
 	}
 	if opts.Group {
 		// A new session starts outside group chat: toggle it back on.
@@ -317,6 +327,16 @@ func (s *session) receive() error {
 			}
 			return err
 		}
+		if h, ok := q.(wire.StreamHeader); ok { // a push (stream.go)
+			if err := s.receivePush(h); err != nil {
+				if s.quitting.Load() {
+					return nil
+				}
+				s.out.line("! streamed file interrupted: " + Sanitize(err.Error()) + "; a file not saved stays on the server")
+				return err
+			}
+			continue
+		}
 		if b, ok := q.(wire.Begin); ok {
 			if err := s.receiveFiles(b.Count); err != nil {
 				if s.quitting.Load() {
@@ -349,7 +369,7 @@ func (s *session) handleServer(q wire.Query) (done bool, err error) {
 			names = Sanitize(strings.Join(q.Users, " "))
 		}
 		s.out.line("online: " + names)
-	case wire.FileHeader, wire.Begin:
+	case wire.FileHeader, wire.Begin, wire.StreamHeader, wire.Chunk, wire.StreamEnd, wire.StreamAbort:
 		s.out.line("! the server sent a file outside a download")
 		return true, errors.New("the server sent a file outside a download")
 	case wire.Notice:
