@@ -73,7 +73,7 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 			got += int64(q.Size)
 		case wire.StreamAbort:
 			bar.done()
-			d.out.line("! " + desc + ": the upload broke off (" + Sanitize(q.Reason) + "); nothing saved")
+			d.out.line("! " + desc + ": " + Sanitize(q.Reason) + "; nothing saved")
 			return false, "", nil
 		case wire.StreamEnd:
 			bar.done()

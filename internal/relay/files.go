@@ -187,6 +187,11 @@ func (w *spoolWriter) Write(p []byte) (int, error) {
 	}
 	if w.live != nil {
 		w.live.wrote(n)
+		if err != nil {
+			// The spool aborted the upload: a stream of it ends now, not
+			// once the rest of the data has been read past.
+			w.live.setState(liveAborted, spool.Meta{})
+		}
 	}
 	return n, err
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"sslmessager/internal/spool"
 	"sslmessager/internal/wire"
@@ -249,6 +250,16 @@ func (c *session) streamFile(l *liveUpload, counted bool, buf []byte) error {
 	c.out.setWake(true)
 	defer c.out.setWake(false)
 	var sent int64
+	// A stream that has caught up holds the session's writer, so files
+	// and other streams for it wait: an upload too slow to stream (less
+	// than streamMinBytes in streamWindow) is left to the queue.
+	mark, markAt := int64(0), time.Now()
+	var stallTimer *time.Timer
+	defer func() {
+		if stallTimer != nil {
+			stallTimer.Stop()
+		}
+	}()
 	for {
 		if c.out.isClosing() {
 			// The session is ending: its END line follows, which tells the
@@ -293,10 +304,25 @@ func (c *session) streamFile(l *liveUpload, counted bool, buf []byte) error {
 		case st == liveCommitted:
 			return errors.New("relay: streamed file shorter than its metadata")
 		}
+		if st == liveRunning {
+			if since := time.Since(markAt); since >= streamWindow {
+				if written-mark < streamMinBytes {
+					c.logger().Info("stream given up: the upload is too slow; it stays in the queue", "bytes_sent", sent)
+					_, err := c.conn.Write(lineStreamTooSlow)
+					return err
+				}
+				mark, markAt = written, time.Now()
+			}
+		}
 		// Caught up with the upload: send what the batch holds, then wait
 		// for more data, the upload's end, or lines for the session.
 		if err := c.bc.flush(); err != nil {
 			return err
+		}
+		if stallTimer == nil {
+			stallTimer = time.NewTimer(streamWindow - time.Since(markAt))
+		} else {
+			stallTimer.Reset(streamWindow - time.Since(markAt))
 		}
 		select {
 		case <-changed:
@@ -304,10 +330,20 @@ func (c *session) streamFile(l *liveUpload, counted bool, buf []byte) error {
 			if err := c.sendWaitingLines(); err != nil {
 				return err
 			}
+		case <-stallTimer.C:
 		case <-c.srv.done:
 			return nil
 		}
 	}
 }
+
+// A stream waiting for its upload is given up (STREAMABORT; the file is
+// queued once the upload completes) when less than streamMinBytes arrived
+// in streamWindow.
+var streamWindow = 15 * time.Second // a variable for tests only
+
+const streamMinBytes = 64 << 10
+
+var lineStreamTooSlow = wire.MustFormat(wire.StreamAbort{Reason: "the upload is too slow to stream; the file will wait in the queue"})
 
 var lineStreamAborted = wire.MustFormat(wire.StreamAbort{Reason: wire.ReasonUploadBrokeOff})

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
+	"sslmessager/internal/relay"
 	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/wire"
 )
@@ -236,5 +238,34 @@ func TestStreamNotForOriginalClients(t *testing.T) {
 			c.Send(wire.GetLive{Token: c.Token})
 		}
 		c.Expect(wire.End{Fatal: true, Reason: wire.ReasonProtocol})
+	}
+}
+
+// An upload that stalls is no longer streamed (STREAMABORT, so that the
+// recipient's other files are not held up), but it still completes into
+// the queue and is downloaded as any file.
+func TestStreamGivesUpOnStalledUpload(t *testing.T) {
+	t.Cleanup(relay.SetStreamWindow(300 * time.Millisecond)) // restored after the server stops
+	h := relaytest.Start(t, relaytest.Options{})
+	alice := h.Dial(t)
+	alice.SignUp("alice")
+	bob := h.DialExt(t)
+	bob.SignUp("bob")
+	bob.Send(wire.Push{Token: bob.Token})
+	bob.Send(wire.Ping{Nonce: "1", Token: bob.Token})
+	bob.Expect(wire.Pong{Nonce: "1"})
+
+	data := randomBytes(t, 200<<10)
+	beginUpload(t, alice, "bob", len(data), data[:1000])
+	s := readStreamHeader(t, bob)
+	q, ok := s.end(t).(wire.StreamAbort)
+	if !ok || !strings.Contains(q.Reason, "too slow") || len(s.data) != 1000 {
+		t.Fatalf("got %v after %d bytes, want STREAMABORT for a slow upload", q, len(s.data))
+	}
+	alice.Conn.Write(data[1000:])
+	alice.Send(wire.UploadEnd{Token: alice.Token})
+	alice.Expect(wire.Notice{Text: wire.NoticeUploadComplete})
+	if got := bob.Download(true); len(got) != 1 || !bytes.Equal(got[0].Data, data) {
+		t.Fatalf("download: %d files", len(got))
 	}
 }
