@@ -191,7 +191,10 @@ func (c *session) handleGetLive() bool {
 	return true
 }
 
-var errStreamGone = errors.New("relay: streamed file gone")
+var (
+	errStreamGone    = errors.New("relay: streamed file gone")
+	errStreamAborted = errors.New("relay: streamed upload broke off")
+)
 
 // openLive opens l's data for streaming: the upload's temp file while it
 // runs, else the queued file it became. It returns nil when there is
@@ -212,7 +215,7 @@ func (c *session) openLive(l *liveUpload) (io.ReaderAt, io.Closer, error) {
 			}
 			return f, f, nil
 		case liveAborted:
-			return nil, nil, errStreamGone
+			return nil, nil, errStreamAborted
 		}
 		select {
 		case <-changed:
@@ -240,7 +243,11 @@ func (c *session) streamFile(l *liveUpload, counted bool, buf []byte) error {
 		if _, err := c.conn.Write(header); err != nil {
 			return err
 		}
-		_, err = c.conn.Write(c.format(wire.StreamAbort{Reason: "the file is no longer queued"}, lineStreamAborted))
+		line := lineStreamGone
+		if errors.Is(err, errStreamAborted) {
+			line = lineStreamAborted
+		}
+		_, err = c.conn.Write(line)
 		return err
 	}
 	defer closer.Close()
@@ -346,4 +353,7 @@ const streamMinBytes = 64 << 10
 
 var lineStreamTooSlow = wire.MustFormat(wire.StreamAbort{Reason: "the upload is too slow to stream; the file will wait in the queue"})
 
-var lineStreamAborted = wire.MustFormat(wire.StreamAbort{Reason: wire.ReasonUploadBrokeOff})
+var (
+	lineStreamAborted = wire.MustFormat(wire.StreamAbort{Reason: wire.ReasonUploadBrokeOff})
+	lineStreamGone    = wire.MustFormat(wire.StreamAbort{Reason: "the file is no longer queued"})
+)
