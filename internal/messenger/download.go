@@ -318,48 +318,74 @@ func (d *downloader) save(f *os.File, werr error, name, desc string, size int64,
 // sink's first write error (the rest is still read and hashed, to keep
 // the stream in step); err means the stream broke.
 func (d *downloader) readData(size int64, hash io.Writer, sink io.Writer, bar *transferBar) (werr, err error) {
-	const depth = 2
-	free := make(chan *[]byte, depth)
-	for range depth {
-		free <- transferBufs.Get().(*[]byte)
+	p := newDataPipe(hash, sink)
+	err = p.read(d.c, size, bar)
+	return p.finish(), err
+}
+
+// dataPipe hashes and writes, in a goroutine of its own, the file data
+// that read takes from the connection; one pipe can take the data of many
+// reads (the chunks of a streamed file) without a pause between them.
+type dataPipe struct {
+	free chan *[]byte
+	full chan dataChunk
+	done chan error
+}
+
+type dataChunk struct {
+	bufp *[]byte
+	n    int
+}
+
+// pipeDepth is how many buffers a pipe has: one being read, one written.
+const pipeDepth = 2
+
+func newDataPipe(hash, sink io.Writer) *dataPipe {
+	p := &dataPipe{free: make(chan *[]byte, pipeDepth), full: make(chan dataChunk, pipeDepth), done: make(chan error, 1)}
+	for range pipeDepth {
+		p.free <- transferBufs.Get().(*[]byte)
 	}
-	type chunk struct {
-		bufp *[]byte
-		n    int
-	}
-	full := make(chan chunk, depth)
-	done := make(chan error, 1)
 	go func() {
 		var werr error
-		for c := range full {
+		for c := range p.full {
 			b := (*c.bufp)[:c.n]
 			hash.Write(b)
 			if sink != nil && werr == nil {
 				_, werr = sink.Write(b)
 			}
-			free <- c.bufp
+			p.free <- c.bufp
 		}
-		done <- werr
+		p.done <- werr
 	}()
+	return p
+}
+
+// read reads size bytes from c into the pipe.
+func (p *dataPipe) read(c *Conn, size int64, bar *transferBar) error {
 	for left := size; left > 0; {
-		bufp := <-free
+		bufp := <-p.free
 		n := int(min(int64(len(*bufp)), left))
-		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
-		if _, rerr := io.ReadFull(d.c.r, (*bufp)[:n]); rerr != nil {
-			free <- bufp
-			err = dataError(rerr)
-			break
+		c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
+		if _, rerr := io.ReadFull(c.r, (*bufp)[:n]); rerr != nil {
+			p.free <- bufp
+			return dataError(rerr)
 		}
-		full <- chunk{bufp, n}
+		p.full <- dataChunk{bufp, n}
 		left -= int64(n)
 		bar.add(n)
 	}
-	close(full)
-	werr = <-done
-	for range depth {
-		transferBufs.Put(<-free)
+	return nil
+}
+
+// finish waits until everything read is hashed and written, ends the
+// goroutine and returns sink's first write error.
+func (p *dataPipe) finish() error {
+	close(p.full)
+	werr := <-p.done
+	for range pipeDepth {
+		transferBufs.Put(<-p.free)
 	}
-	return werr, err
+	return werr
 }
 
 func dataError(err error) error {

@@ -49,6 +49,19 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 	}
 	bar := d.out.newBar(name, h.Size)
 	defer bar.done()
+	// One pipe for all the chunks: hashing and writing one overlaps with
+	// reading the next.
+	pipe := newDataPipe(hash, sink)
+	piped := true
+	endPipe := func() {
+		if piped {
+			piped = false
+			if w2 := pipe.finish(); werr == nil {
+				werr = w2
+			}
+		}
+	}
+	defer endPipe()
 	var got int64
 	for {
 		// The sender sets the pace: between chunks the server sends the
@@ -63,12 +76,8 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 			if int64(q.Size) > h.Size-got {
 				return false, "", fmt.Errorf("the server sent more than the %d bytes of %s", h.Size, desc)
 			}
-			w2, err := d.readData(int64(q.Size), hash, sink, bar)
-			if err != nil {
+			if err := pipe.read(d.c, int64(q.Size), bar); err != nil {
 				return false, "", err
-			}
-			if werr == nil {
-				werr = w2
 			}
 			got += int64(q.Size)
 		case wire.StreamAbort:
@@ -77,6 +86,7 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 			return false, "", nil
 		case wire.StreamEnd:
 			bar.done()
+			endPipe() // all hashed and written
 			if got != h.Size {
 				return false, "", fmt.Errorf("the server ended %s after %d of %d bytes", desc, got, h.Size)
 			}
