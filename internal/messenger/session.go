@@ -193,25 +193,23 @@ func (c *Conn) run(ctx context.Context, sc *screen, in lineInput, opts Options) 
 	s.initMutes()
 	// Copies of what this user sends from its other sessions are shown
 	// here too (CARBON lines); the server sends them only on request.
-	if err := c.send(wire.Carbons{Token: c.token}); err != nil {
-		c.Close()
-		return err, s.kept
-	}
+	opening := []wire.Query{wire.Carbons{Token: c.token}}
 	// Files uploaded to us from now on arrive as they are uploaded
 	// (stream.go); a server without sslm/2 knows no such query.
 	if c.ext {
-		if err := c.send(wire.Push{Token: c.token}); err != nil {
-			c.Close()
-			return err, s.kept
-		}
+		opening = append(opening, wire.Push{Token: c.token})
 	}
 	if opts.Group {
 		// A new session starts outside group chat: toggle it back on.
-		if err := c.send(wire.Group{Token: c.token}); err != nil {
-			c.Close()
-			return err, s.kept
-		}
+		opening = append(opening, wire.Group{Token: c.token})
 		s.group = true
+	}
+	// One write for all: a server that has just ended the session (and
+	// sent END) still takes the first write after it, and the receiver
+	// then shows its reason; a second write would fail first.
+	if err := c.sendAll(opening...); err != nil {
+		c.Close()
+		return err, s.kept
 	}
 	go s.sendq.run(s.done)
 	s.stored = newStoredMessages(storedPath(opts.ConfigDir, c.addr, c.user), s.out,
