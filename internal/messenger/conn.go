@@ -179,6 +179,20 @@ func (c *Conn) send(q wire.Query) error {
 	return c.writeLocked(b)
 }
 
+// sendAll formats qs and writes them in one write.
+func (c *Conn) sendAll(qs ...wire.Query) error {
+	var b []byte
+	for _, q := range qs {
+		var err error
+		if b, err = q.AppendTo(b); err != nil {
+			return err
+		}
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.writeLocked(b)
+}
+
 // writeLocked writes b under WriteTimeout; c.wmu is held. Uploads hold the
 // lock from BEGINF to ENDF and write the file data through here.
 func (c *Conn) writeLocked(b []byte) error {

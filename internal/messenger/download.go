@@ -141,43 +141,64 @@ func (d *downloader) finish() error {
 	return nil
 }
 
-// nextHeader reads the line that starts the next file of a round.
-func (d *downloader) nextHeader() (wire.FileHeader, error) {
+// nextHeader reads the line that starts the next file of a round: a
+// wire.FileHeader, or a wire.StreamHeader (GETLIVE, stream.go).
+func (d *downloader) nextHeader() (wire.Query, error) {
 	for {
 		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
 		q, err := d.c.read()
 		if err != nil {
-			return wire.FileHeader{}, err
+			return nil, err
 		}
 		switch q := q.(type) {
-		case wire.FileHeader:
+		case wire.FileHeader, wire.StreamHeader:
 			return q, nil
 		case wire.Check:
 		case wire.Begin, wire.FileEnd:
-			return wire.FileHeader{}, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
+			return nil, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
 		default:
-			// A line that waited for the last file (CMD <get ack>): the
-			// chat handles it as it would any other; a one-shot download,
-			// like its other waits, skips messages.
-			if d.other != nil {
-				done, err := d.other(q)
-				if err != nil {
-					return wire.FileHeader{}, err
-				}
-				if done {
-					return wire.FileHeader{}, errors.New("the session ended during the download")
-				}
-				continue
+			if err := d.between(q, "where a file should start"); err != nil {
+				return nil, err
 			}
-			switch q := q.(type) {
-			case wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline, wire.RelayQueued:
-				continue
-			case wire.End:
-				return wire.FileHeader{}, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
-			}
-			return wire.FileHeader{}, fmt.Errorf("the server sent %s where a file should start", Sanitize(q.Verb()))
 		}
 	}
+}
+
+// between handles a line that arrived between two files (CMD <get ack>) or
+// two chunks of a streamed file: the chat handles it as it would any
+// other; a one-shot download, like its other waits, skips messages. where
+// completes the error for a line that has no place there.
+func (d *downloader) between(q wire.Query, where string) error {
+	if d.other != nil {
+		done, err := d.other(q)
+		if err != nil {
+			return err
+		}
+		if done {
+			return errors.New("the session ended during the download")
+		}
+		return nil
+	}
+	switch q := q.(type) {
+	case wire.Check, wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline, wire.RelayQueued:
+		return nil
+	case wire.End:
+		return &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
+	}
+	return fmt.Errorf("the server sent %s %s", Sanitize(q.Verb()), where)
+}
+
+// receiveNext saves the file that h (from nextHeader) starts, queued or
+// streamed, and returns whether to confirm it and its id.
+func (d *downloader) receiveNext(h wire.Query) (ack bool, id string, err error) {
+	switch h := h.(type) {
+	case wire.FileHeader:
+		ack, err := d.receive(h)
+		return ack, h.ID, err
+	case wire.StreamHeader:
+		return d.receiveStream(h)
+	}
+	return false, "", fmt.Errorf("the server sent %s where a file should start", Sanitize(h.Verb()))
 }
 
 // receive reads the data and end line of the file h announced, saves it
@@ -245,6 +266,22 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 		d.out.linef("already saved %s (%s, sha256 ok); confirmed", desc, humanSize(h.Size))
 		return true, nil
 	}
+	ok := d.save(f, werr, name, desc, h.Size, h.ID, sum)
+	f = nil // closed, named or removed by save
+	return ok, nil
+}
+
+// save gives f, a received file whose SHA-256 matched (werr: the first
+// error writing it), its mode, fsyncs it and names it; then it records the
+// id in the journal. It reports whether to confirm the file. f is closed,
+// and removed unless it was named.
+func (d *downloader) save(f *os.File, werr error, name, desc string, size int64, id, sum string) bool {
+	defer func() {
+		if f != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
 	// The file stays open, and so locked against removeStaleParts in
 	// another client, until it has its name.
 	if werr == nil {
@@ -262,16 +299,16 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 		d.notSaved++
 		werr = hideTempName(werr)
 		d.out.line("! " + desc + ": not saved (" + Sanitize(werr.Error()) + "), kept on the server")
-		return false, nil
+		return false
 	}
 	f.Close() // synced before it got its name: nothing more to learn
 	f = nil   // committed: keep it
-	if err := d.journal.add(h.ID, sum); err != nil {
+	if err := d.journal.add(id, sum); err != nil {
 		d.out.line("! download journal: " + Sanitize(err.Error()))
 	}
 	d.saved++
-	d.out.linef("saved %s (%s, sha256 ok) -> %s", desc, humanSize(h.Size), Sanitize(filepath.Join(d.dir, final)))
-	return true, nil
+	d.out.linef("saved %s (%s, sha256 ok) -> %s", desc, humanSize(size), Sanitize(filepath.Join(d.dir, final)))
+	return true
 }
 
 // readData reads size bytes of file data from the connection. While the
@@ -281,48 +318,74 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 // sink's first write error (the rest is still read and hashed, to keep
 // the stream in step); err means the stream broke.
 func (d *downloader) readData(size int64, hash io.Writer, sink io.Writer, bar *transferBar) (werr, err error) {
-	const depth = 2
-	free := make(chan *[]byte, depth)
-	for range depth {
-		free <- transferBufs.Get().(*[]byte)
+	p := newDataPipe(hash, sink)
+	err = p.read(d.c, size, bar)
+	return p.finish(), err
+}
+
+// dataPipe hashes and writes, in a goroutine of its own, the file data
+// that read takes from the connection; one pipe can take the data of many
+// reads (the chunks of a streamed file) without a pause between them.
+type dataPipe struct {
+	free chan *[]byte
+	full chan dataChunk
+	done chan error
+}
+
+type dataChunk struct {
+	bufp *[]byte
+	n    int
+}
+
+// pipeDepth is how many buffers a pipe has: one being read, one written.
+const pipeDepth = 2
+
+func newDataPipe(hash, sink io.Writer) *dataPipe {
+	p := &dataPipe{free: make(chan *[]byte, pipeDepth), full: make(chan dataChunk, pipeDepth), done: make(chan error, 1)}
+	for range pipeDepth {
+		p.free <- transferBufs.Get().(*[]byte)
 	}
-	type chunk struct {
-		bufp *[]byte
-		n    int
-	}
-	full := make(chan chunk, depth)
-	done := make(chan error, 1)
 	go func() {
 		var werr error
-		for c := range full {
+		for c := range p.full {
 			b := (*c.bufp)[:c.n]
 			hash.Write(b)
 			if sink != nil && werr == nil {
 				_, werr = sink.Write(b)
 			}
-			free <- c.bufp
+			p.free <- c.bufp
 		}
-		done <- werr
+		p.done <- werr
 	}()
+	return p
+}
+
+// read reads size bytes from c into the pipe.
+func (p *dataPipe) read(c *Conn, size int64, bar *transferBar) error {
 	for left := size; left > 0; {
-		bufp := <-free
+		bufp := <-p.free
 		n := int(min(int64(len(*bufp)), left))
-		d.c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
-		if _, rerr := io.ReadFull(d.c.r, (*bufp)[:n]); rerr != nil {
-			free <- bufp
-			err = dataError(rerr)
-			break
+		c.tc.SetReadDeadline(time.Now().Add(DataTimeout))
+		if _, rerr := io.ReadFull(c.r, (*bufp)[:n]); rerr != nil {
+			p.free <- bufp
+			return dataError(rerr)
 		}
-		full <- chunk{bufp, n}
+		p.full <- dataChunk{bufp, n}
 		left -= int64(n)
 		bar.add(n)
 	}
-	close(full)
-	werr = <-done
-	for range depth {
-		transferBufs.Put(<-free)
+	return nil
+}
+
+// finish waits until everything read is hashed and written, ends the
+// goroutine and returns sink's first write error.
+func (p *dataPipe) finish() error {
+	close(p.full)
+	werr := <-p.done
+	for range pipeDepth {
+		transferBufs.Put(<-p.free)
 	}
-	return werr, err
+	return werr
 }
 
 func dataError(err error) error {

@@ -170,7 +170,16 @@ func cmdDownload(s *session, _ string) (bool, error) {
 	// Confirmations still queued go first: the server then does not send
 	// those files again.
 	s.sendq.flush()
-	return false, s.c.send(wire.Get{Ack: true, Token: s.c.token})
+	return false, s.c.send(s.getQuery())
+}
+
+// getQuery asks for the queued files: with sslm/2, GETLIVE (the uploads
+// under way follow, streamed), else CMD <get ack>.
+func (s *session) getQuery() wire.Query {
+	if s.c.ext {
+		return wire.GetLive{Token: s.c.token}
+	}
+	return wire.Get{Ack: true, Token: s.c.token}
 }
 
 // receiveFiles runs in the receiver on BEGIN: it reads and saves count
@@ -189,14 +198,14 @@ func (s *session) receiveFiles(count int) error {
 		if err != nil {
 			return err
 		}
-		ack, err := s.dl.receive(h)
+		ack, id, err := s.dl.receiveNext(h)
 		if err != nil {
 			return err
 		}
 		if ack {
 			s.dl.roundAcked++
-			if h.ID != "" {
-				s.sendq.push(wire.AckFile{ID: h.ID, Token: s.c.token})
+			if id != "" {
+				s.sendq.push(wire.AckFile{ID: id, Token: s.c.token})
 			}
 		}
 	}
@@ -207,7 +216,7 @@ func (s *session) receiveFiles(count int) error {
 // more after a full round, or ends the download.
 func (s *session) endRound() {
 	if s.dl.more() {
-		s.sendq.push(wire.Get{Ack: true, Token: s.c.token})
+		s.sendq.push(s.getQuery())
 		return
 	}
 	s.dl.finish()

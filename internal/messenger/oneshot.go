@@ -166,7 +166,11 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 		d.syncDir = opts.syncDir
 	}
 	for {
-		if err := c.send(wire.Get{Ack: true, Token: c.token}); err != nil {
+		var get wire.Query = wire.Get{Ack: true, Token: c.token}
+		if c.ext {
+			get = wire.GetLive{Token: c.token} // uploads under way follow, streamed
+		}
+		if err := c.send(get); err != nil {
 			return fail(err)
 		}
 		q, err := c.expect(UploadAnswerTimeout, func(q wire.Query) bool { _, ok := q.(wire.Begin); return ok })
@@ -180,14 +184,14 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 			if err != nil {
 				return fail(err)
 			}
-			ack, err := d.receive(h)
+			ack, id, err := d.receiveNext(h)
 			if err != nil {
 				return fail(err)
 			}
 			if ack {
 				d.roundAcked++
-				if h.ID != "" {
-					if err := c.send(wire.AckFile{ID: h.ID, Token: c.token}); err != nil {
+				if id != "" {
+					if err := c.send(wire.AckFile{ID: id, Token: c.token}); err != nil {
 						return fail(err)
 					}
 				}

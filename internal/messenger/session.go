@@ -124,7 +124,9 @@ type session struct {
 //
 // Right after it starts, Run asks the server for carbons (CMD <carbons>):
 // the direct messages this user sends from its other sessions are shown
-// as "[15:04:05] you → bob (other session): text".
+// as "[15:04:05] you → bob (other session): text". With sslm/2 it also
+// asks for pushes (PUSH): a file uploaded to the user while the session
+// runs is saved into Downloads as it arrives, as :download: would.
 //
 // Input lines are messages to the current target (or to the group in group
 // chat), or commands such as :quit: (see :help:). End of input quits like
@@ -191,17 +193,23 @@ func (c *Conn) run(ctx context.Context, sc *screen, in lineInput, opts Options) 
 	s.initMutes()
 	// Copies of what this user sends from its other sessions are shown
 	// here too (CARBON lines); the server sends them only on request.
-	if err := c.send(wire.Carbons{Token: c.token}); err != nil {
-		c.Close()
-		return err, s.kept
+	opening := []wire.Query{wire.Carbons{Token: c.token}}
+	// Files uploaded to us from now on arrive as they are uploaded
+	// (stream.go); a server without sslm/2 knows no such query.
+	if c.ext {
+		opening = append(opening, wire.Push{Token: c.token})
 	}
 	if opts.Group {
 		// A new session starts outside group chat: toggle it back on.
-		if err := c.send(wire.Group{Token: c.token}); err != nil {
-			c.Close()
-			return err, s.kept
-		}
+		opening = append(opening, wire.Group{Token: c.token})
 		s.group = true
+	}
+	// One write for all: a server that has just ended the session (and
+	// sent END) still takes the first write after it, and the receiver
+	// then shows its reason; a second write would fail first.
+	if err := c.sendAll(opening...); err != nil {
+		c.Close()
+		return err, s.kept
 	}
 	go s.sendq.run(s.done)
 	s.stored = newStoredMessages(storedPath(opts.ConfigDir, c.addr, c.user), s.out,
@@ -317,6 +325,16 @@ func (s *session) receive() error {
 			}
 			return err
 		}
+		if h, ok := q.(wire.StreamHeader); ok { // a push (stream.go)
+			if err := s.receivePush(h); err != nil {
+				if s.quitting.Load() {
+					return nil
+				}
+				s.out.line("! streamed file interrupted: " + Sanitize(err.Error()) + "; a file not saved stays on the server")
+				return err
+			}
+			continue
+		}
 		if b, ok := q.(wire.Begin); ok {
 			if err := s.receiveFiles(b.Count); err != nil {
 				if s.quitting.Load() {
@@ -349,7 +367,7 @@ func (s *session) handleServer(q wire.Query) (done bool, err error) {
 			names = Sanitize(strings.Join(q.Users, " "))
 		}
 		s.out.line("online: " + names)
-	case wire.FileHeader, wire.Begin:
+	case wire.FileHeader, wire.Begin, wire.StreamHeader, wire.Chunk, wire.StreamEnd, wire.StreamAbort:
 		s.out.line("! the server sent a file outside a download")
 		return true, errors.New("the server sent a file outside a download")
 	case wire.Notice:

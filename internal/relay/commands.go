@@ -35,6 +35,10 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleAckMsg(q) // offline.go
 	case wire.SetKey, wire.GetKey:
 		return c.dispatchKeys(q) // sslm/3 only (keys.go)
+	case wire.GetLive:
+		return c.handleGetLive() // sslm/2 only (stream.go)
+	case wire.Push:
+		return c.handlePush() // sslm/2 only (stream.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false

@@ -33,10 +33,20 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 // an upload runs, every read must make progress within UploadIdleTimeout.
 func (c *session) Read(p []byte) (int, error) {
 	if c.uploading {
-		c.conn.SetReadDeadline(time.Now().Add(c.srv.conf().UploadIdleTimeout))
+		wait := c.srv.conf().UploadIdleTimeout
+		if c.holding {
+			// Part of a buffer is read: hand it on once the sender
+			// pauses, so that a stream to the recipient does not wait.
+			wait = min(wait, quietWait)
+		}
+		c.conn.SetReadDeadline(time.Now().Add(wait))
 	}
 	return c.conn.Read(p)
 }
+
+// quietWait is how long an upload's reader waits for more data before it
+// writes a partly filled buffer to the spool.
+const quietWait = 10 * time.Millisecond
 
 // BEGINF name target size token, or the original's BEGINF name target token
 // whose data ends at the line ENDF token.
@@ -74,6 +84,17 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		return stop(reasonServerError)
 	}
 	c.send(lineProceed)
+	w := &spoolWriter{up: up}
+	if !sentinel {
+		// A sized upload can be streamed to its recipient (stream.go);
+		// whatever happens below ends it, committed or aborted.
+		var finish func(bool, spool.Meta)
+		w.live, finish = c.startLive(up, target.Name, q.Name, q.Size)
+		var m spool.Meta
+		ok := false
+		defer func() { finish(ok, m) }()
+		w.committed = func(cm spool.Meta) { ok, m = true, cm }
+	}
 
 	c.uploading = true
 	defer func() {
@@ -82,12 +103,11 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	}()
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
-	w := &spoolWriter{up: up}
 	if sentinel {
 		_, _, err = c.r.CopyUntil(w, uploadEnds(q.Token), wire.MaxFileSize)
 	} else {
 		lr := &io.LimitedReader{R: c.r, N: q.Size}
-		err = copyPipelined(w, lr, *bufp)
+		err = copyPipelined(w, lr, *bufp, func(on bool) { c.holding = on })
 		if w.err != nil {
 			// The spool refused the data (disk full): the rest still
 			// arrives, so read past it and the ENDF line.
@@ -126,6 +146,9 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		}
 		return false
 	}
+	if w.live != nil {
+		w.live.setState(liveCommitting, spool.Meta{})
+	}
 	m, err := up.Commit("")
 	if err != nil {
 		c.logger().Info("upload failed", "err", err)
@@ -135,6 +158,9 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	if !c.dropIfRecipientGone(m.Recipient, m.ID) { // account deleted meanwhile (account_cmds.go)
 		c.send(lineProblem)
 		return true
+	}
+	if w.committed != nil {
+		w.committed(m) // a streamed copy ends with STREAMEND now
 	}
 	c.logger().Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
 	c.srv.events.Uploaded(m.Size)
@@ -148,12 +174,24 @@ func (c *session) handleUpload(q wire.Upload) bool {
 type spoolWriter struct {
 	up  *spool.Upload
 	err error
+	// live, for a sized upload, is told each write (a stream follows it);
+	// committed is called once the file is queued for good.
+	live      *liveUpload
+	committed func(spool.Meta)
 }
 
 func (w *spoolWriter) Write(p []byte) (int, error) {
 	n, err := w.up.Write(p)
 	if err != nil && w.err == nil {
 		w.err = err
+	}
+	if w.live != nil {
+		w.live.wrote(n)
+		if err != nil {
+			// The spool aborted the upload: a stream of it ends now, not
+			// once the rest of the data has been read past.
+			w.live.setState(liveAborted, spool.Meta{})
+		}
 	}
 	return n, err
 }
@@ -162,8 +200,11 @@ func (w *spoolWriter) Write(p []byte) (int, error) {
 // read yields one record (16 KiB) at most, and gathering them first saves
 // most of the write calls per byte. While one buffer is written (hashed and
 // written to the spool file) by a second goroutine, the next is read and
-// decrypted, so the two halves of the work use both cores.
-func copyPipelined(w io.Writer, lr *io.LimitedReader, first []byte) error {
+// decrypted, so the two halves of the work use both cores. hold, if not
+// nil, is told whether a buffer is partly filled; a read that then times
+// out (os.ErrDeadlineExceeded) hands the part on and reading goes on, so
+// the data reaches w even while the sender pauses.
+func copyPipelined(w io.Writer, lr *io.LimitedReader, first []byte, hold func(bool)) error {
 	second := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(second)
 	free := make(chan []byte, 2)
@@ -184,7 +225,7 @@ func copyPipelined(w io.Writer, lr *io.LimitedReader, first []byte) error {
 	var rerr error
 	for lr.N > 0 {
 		buf := <-free
-		n, err := io.ReadFull(lr, buf[:min(int64(len(buf)), lr.N)])
+		n, err := fill(lr, buf[:min(int64(len(buf)), lr.N)], hold)
 		if n > 0 {
 			full <- buf[:n]
 		}
@@ -201,6 +242,34 @@ func copyPipelined(w io.Writer, lr *io.LimitedReader, first []byte) error {
 		return err
 	}
 	return rerr
+}
+
+// fill reads into buf until it is full, as io.ReadFull does; with hold,
+// a timeout once buf holds something ends it early without an error.
+func fill(r io.Reader, buf []byte, hold func(bool)) (int, error) {
+	if hold == nil {
+		return io.ReadFull(r, buf)
+	}
+	defer hold(false)
+	n := 0
+	for n < len(buf) {
+		hold(n > 0)
+		k, err := r.Read(buf[n:])
+		n += k
+		if err != nil {
+			if n > 0 && n < len(buf) && errors.Is(err, os.ErrDeadlineExceeded) {
+				return n, nil
+			}
+			if n == len(buf) {
+				return n, nil
+			}
+			if errors.Is(err, io.EOF) && n > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 var errBadUploadToken = errors.New("relay: wrong token on ENDF")
@@ -254,6 +323,8 @@ func (c *session) discardUpload(token string) bool {
 type getJob struct {
 	ack     bool          // the client confirms each file with ACKF; keep files until then
 	offline *offlineLease // not files: the user's stored messages (offline.go)
+	live    bool          // GETLIVE: the uploads under way follow the queued files, streamed (stream.go)
+	push    *liveUpload   // not a download: one upload streamed on its own (PUSH, stream.go)
 }
 
 // CMD <get> token, CMD <get ack> token
@@ -296,20 +367,29 @@ func (c *session) sendFiles(j *getJob) error {
 	}
 	c.out.setDownloading(true)
 	defer c.out.setDownloading(false)
+	bufp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bufp)
+	if j.push != nil {
+		return c.streamFile(j.push, false, *bufp)
+	}
 	sp := c.srv.cfg.Spool
 	metas, err := sp.List(c.user, wire.MaxFilesPerGet)
 	if err != nil {
 		c.logger().Error("list files", "err", err)
 	}
-	begin, err := wire.Format(wire.Begin{Count: len(metas)})
+	var live []*liveUpload
+	if j.live {
+		// Claimed after the list: an upload still running now was not
+		// in it, so no file comes twice.
+		live = c.srv.streams.claimRunning(c.key, wire.MaxFilesPerGet-len(metas))
+	}
+	begin, err := wire.Format(wire.Begin{Count: len(metas) + len(live)})
 	if err != nil {
 		return err
 	}
 	if _, err := c.conn.Write(begin); err != nil {
 		return err
 	}
-	bufp := copyBufs.Get().(*[]byte)
-	defer copyBufs.Put(bufp)
 	sent := make(map[string]bool, len(metas))
 	for i := range metas {
 		if i > 0 && c.out.isClosing() {
@@ -330,7 +410,20 @@ func (c *session) sendFiles(j *getJob) error {
 		if err != nil {
 			return err
 		}
-		if j.ack && i < len(metas)-1 {
+		if j.ack && i < len(metas)+len(live)-1 {
+			if err := c.sendWaitingLines(); err != nil {
+				return err
+			}
+		}
+	}
+	for i, l := range live {
+		if c.out.isClosing() {
+			return nil
+		}
+		if err := c.streamFile(l, true, *bufp); err != nil {
+			return err
+		}
+		if i < len(live)-1 {
 			if err := c.sendWaitingLines(); err != nil {
 				return err
 			}

@@ -29,7 +29,7 @@ func FuzzSession(f *testing.F) { fuzzSession(f, "", sessionSeeds) }
 
 // FuzzSessionExt is FuzzSession on connections that negotiated ALPN
 // sslm/2, as our client does, with offline messages on: it reaches the
-// extension queries (PING, PASSWD, DELACCT, ADMIN, ACKM) as well. The
+// extension queries (PING, PASSWD, DELACCT, ADMIN, ACKM, PUSH, GETLIVE) as well. The
 // account "fuzz" gets its password back before every input, and is made
 // again if an input deleted it.
 func FuzzSessionExt(f *testing.F) {
@@ -70,6 +70,9 @@ var extSeeds = []string{
 	"ADMIN kick peer <x> TOKEN \r\n",
 	"ACKM 99999999999 TOKEN \r\n",
 	"MSG peer fuzz stored TOKEN \r\nMSG peer fuzz stored2 TOKEN \r\n",
+	"PUSH TOKEN \r\nBEGINF f.txt fuzz 5 TOKEN \r\nhelloENDF TOKEN \r\nACKF 0123456789abcdef01234567 TOKEN \r\n",
+	"BEGINF f.txt fuzz 9 TOKEN \r\nhelGETLIVE TOKEN \r\n",
+	"PUSH TOKEN \r\nBEGINF f.txt fuzz 100 TOKEN \r\nshort",
 }
 
 var sessionSeeds = []string{

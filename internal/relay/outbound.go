@@ -318,6 +318,10 @@ type outbound struct {
 	start       func() // starts a writer goroutine
 	max         int    // the cap in bytes
 	highWater   int    // above it producers are asked to wait
+
+	// wake, while a streamed file waits for its upload (stream.go), gets a
+	// signal when a line is queued or the queue closes.
+	wake chan struct{} // guarded by mu
 }
 
 // newOutbound returns a queue capped at max bytes whose producers are
@@ -382,6 +386,7 @@ func (o *outbound) enqueueHeld(line []byte) (res enqueueResult, stall <-chan str
 	}
 	o.lines = append(o.lines, item{line: line})
 	o.size += len(line)
+	o.wakeStreamLocked()
 	if o.size > o.highWater && !o.backlog {
 		if o.stalled == nil {
 			o.stalled = make(chan struct{})
@@ -428,11 +433,44 @@ func (o *outbound) close(final []byte, flush bool) {
 			o.lines = nil
 		}
 		o.releaseStallLocked()
+		o.wakeStreamLocked()
 	}
 	o.mu.Unlock()
 	if start {
 		o.start()
 	}
+}
+
+// wakeStreamLocked signals a streamed file that waits. Must hold o.mu.
+func (o *outbound) wakeStreamLocked() {
+	if o.wake != nil {
+		select {
+		case o.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// setWake makes (on) or drops the channel a streamed file waits on, so
+// that an idle queue holds none.
+func (o *outbound) setWake(on bool) {
+	o.mu.Lock()
+	if on {
+		o.wake = make(chan struct{}, 1)
+		if len(o.lines) > 0 || o.closing {
+			o.wake <- struct{}{}
+		}
+	} else {
+		o.wake = nil
+	}
+	o.mu.Unlock()
+}
+
+// wakeCh is the channel of setWake (the writer goroutine only).
+func (o *outbound) wakeCh() <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.wake
 }
 
 // releaseStallLocked must hold o.mu.

@@ -91,9 +91,9 @@ const MaxNameBytes = 255
 // reserveChunk is how far ahead an upload of unknown size reserves bytes.
 const reserveChunk = 1 << 20
 
-// errFinished is returned by Write and Commit on an upload that was already
-// committed or aborted.
-var errFinished = errors.New("spool: upload already finished")
+// ErrUploadFinished is returned by Write, Commit and NewReader on an
+// upload that was already committed or aborted.
+var ErrUploadFinished = errors.New("spool: upload already finished")
 
 const (
 	tmpDirName   = ".tmp"
@@ -444,7 +444,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 		return 0, u.err
 	}
 	if u.done {
-		return 0, errFinished
+		return 0, ErrUploadFinished
 	}
 	n64 := int64(len(p))
 	switch {
@@ -495,6 +495,25 @@ func (u *Upload) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// NewReader opens the upload's data for reading while it is still being
+// written, so that it can be sent on as it arrives: bytes up to what Write
+// has returned are readable (with ReadAt) at once. The file stays readable
+// after Commit moves it into the queue and after Abort removes it; the
+// caller closes it. It fails with ErrUploadFinished once the upload was
+// committed or aborted.
+func (u *Upload) NewReader() (*os.File, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.done || u.err != nil {
+		return nil, ErrUploadFinished
+	}
+	f, err := os.Open(u.tmpPath)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return f, nil
+}
+
 // fail records err as the upload's sticky error and aborts it.
 func (u *Upload) fail(err error) error {
 	u.err = err
@@ -516,7 +535,7 @@ func (u *Upload) Commit(wantSHA256 string) (Meta, error) {
 		return Meta{}, u.err
 	}
 	if u.done {
-		return Meta{}, errFinished
+		return Meta{}, ErrUploadFinished
 	}
 	m, err := u.commit(wantSHA256)
 	if err != nil {
