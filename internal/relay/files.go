@@ -85,16 +85,15 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	}
 	c.send(lineProceed)
 	w := &spoolWriter{up: up}
-	if !sentinel {
-		// A sized upload can be streamed to its recipient (stream.go);
-		// whatever happens below ends it, committed or aborted.
-		var finish func(bool, spool.Meta)
-		w.live, finish = c.startLive(up, target.Name, q.Name, q.Size)
-		var m spool.Meta
-		ok := false
-		defer func() { finish(ok, m) }()
-		w.committed = func(cm spool.Meta) { ok, m = true, cm }
-	}
+	// Registered while it runs, so that deleting the recipient's account
+	// aborts it; a sized upload can also be streamed to its recipient
+	// (stream.go). Whatever happens below ends it, committed or aborted.
+	var finish func(bool, spool.Meta)
+	w.live, finish = c.startLive(up, target, q.Name, q.Size)
+	var committed spool.Meta
+	commitOK := false
+	defer func() { finish(commitOK, committed) }()
+	w.committed = func(cm spool.Meta) { commitOK, committed = true, cm }
 
 	c.uploading = true
 	defer func() {
@@ -146,9 +145,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		}
 		return false
 	}
-	if w.live != nil {
-		w.live.setState(liveCommitting, spool.Meta{})
-	}
+	w.live.setState(liveCommitting, spool.Meta{})
 	m, err := up.Commit("")
 	if err != nil {
 		c.logger().Info("upload failed", "err", err)
@@ -159,9 +156,7 @@ func (c *session) handleUpload(q wire.Upload) bool {
 		c.send(lineProblem)
 		return true
 	}
-	if w.committed != nil {
-		w.committed(m) // a streamed copy ends with STREAMEND now
-	}
+	w.committed(m) // a streamed copy ends with STREAMEND now
 	c.logger().Info("file queued", "to", m.Recipient, "id", m.ID, "bytes", m.Size)
 	c.srv.events.Uploaded(m.Size)
 	c.send(lineUploadComplete)
@@ -174,8 +169,8 @@ func (c *session) handleUpload(q wire.Upload) bool {
 type spoolWriter struct {
 	up  *spool.Upload
 	err error
-	// live, for a sized upload, is told each write (a stream follows it);
-	// committed is called once the file is queued for good.
+	// live is told each write (a stream follows it); committed is called
+	// once the file is queued for good.
 	live      *liveUpload
 	committed func(spool.Meta)
 }

@@ -2,6 +2,8 @@ package relay
 
 import (
 	"time"
+
+	"sslmessager/internal/wire"
 )
 
 // EndUser ends every session of the user name (any case) with
@@ -38,11 +40,13 @@ func (s *Server) Sessions() []SessionInfo {
 // DropUserData removes what the server holds for the user name after its
 // account was deleted: the files queued for it, the direct messages stored
 // for it while offline, its key bundle (logged in keys.log, and told to
-// its watchers) and a mute, so that whoever signs up with the name
-// next inherits nothing (a ban on the name stays: it is the operator's).
+// its watchers) and a mute, and it aborts the uploads to it under way
+// (their senders are told of a problem), so that whoever signs up with
+// the name next inherits nothing (a ban on the name stays: it is the operator's).
 // It returns how many files it removed.
 func (s *Server) DropUserData(name string) (files int, err error) {
 	s.Unmute(name)
+	s.streams.abortTo(wire.FoldName(name)) // uploads under way to it (stream.go)
 	if sp := s.cfg.Spool; sp != nil {
 		files, err = sp.RemoveAll(name)
 	}

@@ -237,7 +237,7 @@ type Server struct {
 	hsLog        *peerLogLimiter  // failed handshakes
 	offline      *offlineDelivery // nil without Config.Offline (offline.go)
 	keys         *keyDirectory    // nil without Config.Keys (keys.go)
-	streams      liveUploads      // uploads that can be streamed to their recipient (stream.go)
+	streams      liveUploads      // uploads under way, by recipient; the sized ones can be streamed (stream.go)
 	refuseLog    *peerLogLimiter  // connections refused at accept
 
 	mu          sync.Mutex

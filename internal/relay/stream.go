@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"sslmessager/internal/accounts"
 	"sslmessager/internal/spool"
 	"sslmessager/internal/wire"
 )
@@ -136,13 +137,35 @@ func (u *liveUploads) claimRunning(key string, max int) []*liveUpload {
 	return out
 }
 
-// startLive makes a sized upload streamable: it is registered for GETLIVE
-// and offered to one session of the recipient that asked for pushes. The
-// returned function ends it: committed with m when ok, else aborted.
-func (c *session) startLive(up *spool.Upload, recipient, name string, size int64) (l *liveUpload, finish func(ok bool, m spool.Meta)) {
-	l = newLiveUpload(up, wire.FoldName(recipient), wire.CleanFileName(name, spool.MaxNameBytes), c.user, size)
+// startLive registers an upload to target, the account as looked up
+// before the upload began, so that deleting the account aborts it
+// (abortTo). A sized upload is also made streamable: it is offered to one
+// session of the recipient that asked for pushes, and GETLIVE can claim
+// it; one of unknown size (size < 0) is never streamed. The returned
+// function ends it: committed with m when ok, else aborted.
+func (c *session) startLive(up *spool.Upload, target accounts.User, name string, size int64) (l *liveUpload, finish func(ok bool, m spool.Meta)) {
+	l = newLiveUpload(up, wire.FoldName(target.Name), wire.CleanFileName(name, spool.MaxNameBytes), c.user, size)
+	l.claimed.Store(size < 0)
 	c.srv.streams.add(l)
+	finish = func(ok bool, m spool.Meta) {
+		if ok {
+			l.setState(liveCommitted, m)
+		} else {
+			l.setState(liveAborted, spool.Meta{})
+		}
+		c.srv.streams.remove(l)
+	}
+	// Deleted (and perhaps made again by someone else) since it was
+	// looked up, before the deletion could find this upload registered:
+	// nothing of it may reach whoever has the name now.
+	if now, ok := c.srv.cfg.Accounts.Lookup(target.Name); !ok || now.Hash != target.Hash || !now.Created.Equal(target.Created) {
+		l.abort()
+		return l, finish
+	}
 	for _, r := range c.srv.hub.lookupKey(l.key) {
+		if l.claimed.Load() {
+			break
+		}
 		if !r.ext || !r.push.Load() || !l.claimed.CompareAndSwap(false, true) {
 			continue
 		}
@@ -151,13 +174,25 @@ func (c *session) startLive(up *spool.Upload, recipient, name string, size int64
 		}
 		l.claimed.Store(false) // that session is ending or full: try the next
 	}
-	return l, func(ok bool, m spool.Meta) {
-		if ok {
-			l.setState(liveCommitted, m)
-		} else {
-			l.setState(liveAborted, spool.Meta{})
-		}
-		c.srv.streams.remove(l)
+	return l, finish
+}
+
+// abort ends the upload for the account it was for was deleted: the spool
+// refuses its further data and its Commit (the sender is told of a
+// problem), and a stream of it ends with STREAMABORT.
+func (l *liveUpload) abort() {
+	l.up.Abort()
+	l.setState(liveAborted, spool.Meta{})
+}
+
+// abortTo aborts the uploads to key (folded) under way: its account was
+// deleted, and whoever signs up with the name next must get none of them.
+func (u *liveUploads) abortTo(key string) {
+	u.mu.Lock()
+	list := slices.Clone(u.m[key])
+	u.mu.Unlock()
+	for _, l := range list {
+		l.abort()
 	}
 }
 

@@ -269,3 +269,42 @@ func TestStreamGivesUpOnStalledUpload(t *testing.T) {
 		t.Fatalf("download: %d files", len(got))
 	}
 }
+
+// An upload under way to an account that is deleted reaches nobody: not
+// as a stream to whoever signs up with the name next (GETLIVE), and not
+// as a queued file once it completes, whether its size was given or not;
+// its sender is told it failed.
+func TestStreamNotForNextHolderOfDeletedName(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	alice := h.Dial(t)
+	alice.SignUp("alice")
+	bob := h.DialExt(t)
+	bob.SignUp("bob")
+
+	data := randomBytes(t, 600<<10)
+	beginUpload(t, alice, "bob", len(data), data[:100<<10])
+	// And one of unknown size, as the original client sends it.
+	carol := h.Dial(t)
+	carol.SignUp("carol")
+	carol.Raw("BEGINF old.txt bob " + carol.Token + " \r\n")
+	carol.Expect(wire.Proceed{})
+	carol.Raw("the first part ")
+	checkFor(t, "the uploads to start", 5*time.Second, func() bool { return h.Spool.Queued("bob") == 2 })
+	bob.Send(wire.DeleteAccount{Pass: "password-bob", Token: bob.Token})
+	bob.Expect(wire.End{Reason: wire.ReasonAccountDeleted})
+
+	next := h.DialExt(t)
+	next.SignUp("bob")
+	next.Send(wire.GetLive{Token: next.Token})
+	next.Expect(wire.Begin{Count: 0})
+	next.Expect(wire.Notice{Text: wire.NoticeSendComplete})
+
+	alice.Conn.Write(data[100<<10:])
+	alice.Send(wire.UploadEnd{Token: alice.Token})
+	alice.Expect(wire.Notice{Text: wire.NoticeProblem})
+	carol.Raw("and the rest\r\nENDF " + carol.Token + " \r\n")
+	carol.Expect(wire.Notice{Text: wire.NoticeProblem})
+	if got := next.Download(true); len(got) != 0 {
+		t.Fatalf("the new bob got %d files meant for the deleted one", len(got))
+	}
+}
