@@ -490,8 +490,8 @@ func (c *session) sendFile(f *os.File, m spool.Meta, ack bool, buf []byte) error
 	return nil
 }
 
-// sendWaitingLines writes, between two files of a download, the lines
-// queued for this session up to its next download.
+// sendWaitingLines writes, between two files of a download or two chunks
+// of a streamed file, the lines queued for this session (takeLines).
 func (c *session) sendWaitingLines() error {
 	lines := c.out.takeLines()
 	n := 0

@@ -560,22 +560,33 @@ func (o *outbound) isClosing() bool {
 	return o.closing
 }
 
-// takeLines swaps out the lines at the front of the queue, up to the next
-// download, for the writer to send between two files of a download; the
-// writer calls sent with their bytes. A closing queue yields nothing: its
-// lines go out when the writer finishes.
+// takeLines swaps out the lines queued, for the writer to send between
+// two files of a download or two chunks of a streamed file; the writer
+// calls sent with their bytes. Lines overtake the downloads and streamed
+// files that wait in the queue (they must not wait for the file being
+// sent, which may be a trickling upload's stream), but not stored
+// messages (an offline job), which go before the lines queued after them.
+// A closing queue yields nothing: its lines go out when the writer
+// finishes.
 func (o *outbound) takeLines() []item {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closing || len(o.lines) == 0 {
 		return nil
 	}
-	n := slices.IndexFunc(o.lines, func(it item) bool { return it.get != nil })
-	if n < 0 {
-		n = len(o.lines)
+	var taken []item
+	kept := o.lines[:0]
+	ordered := false // past an offline job: the rest keep their place
+	for _, it := range o.lines {
+		if ordered || it.get != nil {
+			ordered = ordered || it.get.offline != nil
+			kept = append(kept, it)
+			continue
+		}
+		taken = append(taken, it)
 	}
-	taken := slices.Clone(o.lines[:n])
-	o.lines = slices.Delete(o.lines, 0, n)
+	clear(o.lines[len(kept):])
+	o.lines = kept
 	return taken
 }
 

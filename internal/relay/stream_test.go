@@ -308,3 +308,56 @@ func TestStreamNotForNextHolderOfDeletedName(t *testing.T) {
 		t.Fatalf("the new bob got %d files meant for the deleted one", len(got))
 	}
 }
+
+// Lines for a session reach it between the chunks of a stream also when
+// a file job waits behind that stream (a second upload to it, pushed; its
+// own GETLIVE): a trickling upload must not hold a conversation back.
+func TestStreamLinesNotHeldBehindWaitingFiles(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	alice, carol, dave := h.Dial(t), h.Dial(t), h.Dial(t)
+	alice.SignUp("alice")
+	carol.SignUp("carol")
+	dave.SignUp("dave")
+	bob := h.DialExt(t)
+	bob.SignUp("bob")
+	bob.Send(wire.Push{Token: bob.Token})
+	bob.Send(wire.Ping{Nonce: "1", Token: bob.Token})
+	bob.Expect(wire.Pong{Nonce: "1"})
+
+	data := randomBytes(t, 600<<10)
+	beginUpload(t, alice, "bob", len(data), data[:100<<10])
+	s := readStreamHeader(t, bob)
+	if q := s.until(t, 100<<10); q != nil {
+		t.Fatalf("ended early: %v", q)
+	}
+	// A second upload to bob: its push waits for the first stream.
+	beginUpload(t, carol, "bob", 2000, make([]byte, 1000))
+	checkFor(t, "the second upload to start", 5*time.Second, func() bool { return h.Spool.Queued("bob") == 2 })
+
+	waitFor := func(text string) {
+		t.Helper()
+		for {
+			for _, q := range s.other {
+				if r, ok := q.(wire.Relay); ok && r.Text == text {
+					return
+				}
+			}
+			if q := s.step(t); q != nil {
+				t.Fatalf("the stream ended (%v) before %q arrived", q, text)
+			}
+		}
+	}
+	dave.Msg("bob", "behind a push")
+	waitFor("behind a push")
+	bob.Send(wire.GetLive{Token: bob.Token})
+	bob.Send(wire.Ping{Nonce: "2", Token: bob.Token})
+	dave.Msg("bob", "behind a download")
+	waitFor("behind a download")
+
+	alice.Conn.Write(data[100<<10:])
+	alice.Send(wire.UploadEnd{Token: alice.Token})
+	if end, ok := s.end(t).(wire.StreamEnd); !ok || !bytes.Equal(s.data, data) {
+		t.Fatalf("end %v after %d bytes", end, len(s.data))
+	}
+	alice.Expect(wire.Notice{Text: wire.NoticeUploadComplete})
+}
