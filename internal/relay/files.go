@@ -376,7 +376,7 @@ func (c *session) sendFiles(j *getJob) error {
 	if j.live {
 		// Claimed after the list: an upload still running now was not
 		// in it, so no file comes twice.
-		live = c.srv.streams.claimRunning(c.key, wire.MaxFilesPerGet-len(metas))
+		live = c.srv.streams.claimRunning(c, c.key, wire.MaxFilesPerGet-len(metas))
 	}
 	begin, err := wire.Format(wire.Begin{Count: len(metas) + len(live)})
 	if err != nil {

@@ -42,7 +42,8 @@ type liveUpload struct {
 	sender string // as registered
 	size   int64
 
-	claimed atomic.Bool // one session streams it
+	streamable bool                    // it has a size: a session may stream it
+	owner      atomic.Pointer[session] // the session that streams it (claim)
 
 	mu      sync.Mutex
 	written int64         // guarded by mu; bytes the spool has taken
@@ -52,7 +53,26 @@ type liveUpload struct {
 }
 
 func newLiveUpload(up *spool.Upload, key, name, sender string, size int64) *liveUpload {
-	return &liveUpload{up: up, key: key, name: name, sender: sender, size: size, changed: make(chan struct{})}
+	return &liveUpload{up: up, key: key, name: name, sender: sender, size: size, streamable: size >= 0, changed: make(chan struct{})}
+}
+
+// claim makes c the one session that streams l, unless another session
+// does. A session whose queue is closed (it is ending, or its connection
+// broke) streams nothing more: its claim is void, so a stream it cut short
+// or never began can go to another session of the recipient.
+func (l *liveUpload) claim(c *session) bool {
+	if !l.streamable {
+		return false
+	}
+	for {
+		cur := l.owner.Load()
+		if cur != nil && !cur.out.isClosing() {
+			return false
+		}
+		if l.owner.CompareAndSwap(cur, c) {
+			return true
+		}
+	}
 }
 
 // signalLocked wakes whoever waits for a change. Must hold l.mu.
@@ -117,10 +137,11 @@ func (u *liveUploads) remove(l *liveUpload) {
 	u.mu.Unlock()
 }
 
-// claimRunning claims, for one session, the uploads to key that are still
-// receiving data (not yet committing, so not in any list of queued files
-// taken before) and not streamed to another session; at most max.
-func (u *liveUploads) claimRunning(key string, max int) []*liveUpload {
+// claimRunning claims, for c, the uploads to key that are still receiving
+// data (not yet committing, so not in any list of queued files taken
+// before) and not streamed to another session that goes on (claim); at
+// most max.
+func (u *liveUploads) claimRunning(c *session, key string, max int) []*liveUpload {
 	u.mu.Lock()
 	list := slices.Clone(u.m[key])
 	u.mu.Unlock()
@@ -130,7 +151,7 @@ func (u *liveUploads) claimRunning(key string, max int) []*liveUpload {
 			break
 		}
 		_, st, _, _ := l.snapshot()
-		if st == liveRunning && l.claimed.CompareAndSwap(false, true) {
+		if st == liveRunning && l.claim(c) {
 			out = append(out, l)
 		}
 	}
@@ -145,7 +166,6 @@ func (u *liveUploads) claimRunning(key string, max int) []*liveUpload {
 // function ends it: committed with m when ok, else aborted.
 func (c *session) startLive(up *spool.Upload, target accounts.User, name string, size int64) (l *liveUpload, finish func(ok bool, m spool.Meta)) {
 	l = newLiveUpload(up, wire.FoldName(target.Name), wire.CleanFileName(name, spool.MaxNameBytes), c.user, size)
-	l.claimed.Store(size < 0)
 	c.srv.streams.add(l)
 	finish = func(ok bool, m spool.Meta) {
 		if ok {
@@ -163,16 +183,13 @@ func (c *session) startLive(up *spool.Upload, target accounts.User, name string,
 		return l, finish
 	}
 	for _, r := range c.srv.hub.lookupKey(l.key) {
-		if l.claimed.Load() {
-			break
-		}
-		if !r.ext || !r.push.Load() || !l.claimed.CompareAndSwap(false, true) {
+		if !r.ext || !r.push.Load() || !l.claim(r) {
 			continue
 		}
 		if r.out.enqueueJob(&getJob{push: l}) == queued {
 			break
 		}
-		l.claimed.Store(false) // that session is ending or full: try the next
+		l.owner.CompareAndSwap(r, nil) // that session is ending or full: try the next
 	}
 	return l, finish
 }

@@ -361,3 +361,39 @@ func TestStreamLinesNotHeldBehindWaitingFiles(t *testing.T) {
 	}
 	alice.Expect(wire.Notice{Text: wire.NoticeUploadComplete})
 }
+
+// A session that stops streaming an upload before its end (it ended)
+// gives it up: another session of the recipient gets the rest of the
+// upload streamed with GETLIVE, not only once it is complete.
+func TestStreamOfEndedSessionGoesToAnother(t *testing.T) {
+	h := relaytest.Start(t, relaytest.Options{})
+	alice := h.Dial(t)
+	alice.SignUp("alice")
+	phone := h.DialExt(t)
+	phone.SignUp("bob")
+	phone.Send(wire.Push{Token: phone.Token})
+	phone.Send(wire.Ping{Nonce: "1", Token: phone.Token})
+	phone.Expect(wire.Pong{Nonce: "1"})
+	desk := h.DialExt(t)
+	desk.LogIn("bob")
+
+	data := randomBytes(t, 600<<10)
+	beginUpload(t, alice, "bob", len(data), data[:100<<10])
+	s := readStreamHeader(t, phone)
+	if q := s.until(t, 100<<10); q != nil {
+		t.Fatalf("ended early: %v", q)
+	}
+	conns := h.Conns()
+	phone.Conn.Close()
+	checkFor(t, "the phone's session to end", 5*time.Second, func() bool { return h.Conns() == conns-1 })
+
+	desk.Send(wire.GetLive{Token: desk.Token})
+	desk.Expect(wire.Begin{Count: 1})
+	s = readStreamHeader(t, desk)
+	alice.Conn.Write(data[100<<10:])
+	alice.Send(wire.UploadEnd{Token: alice.Token})
+	if end, ok := s.end(t).(wire.StreamEnd); !ok || !bytes.Equal(s.data, data) {
+		t.Fatalf("end %v after %d bytes", end, len(s.data))
+	}
+	desk.Expect(wire.Notice{Text: wire.NoticeSendComplete})
+}
