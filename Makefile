@@ -5,7 +5,7 @@ BINS    := server client gencert loadgen demo
 # Where run-server and run-client keep their data.
 DATA    ?= .
 
-.PHONY: all build demo-bins test fuzz demo run-server run-client certs bench bench-quick fmt vet clean
+.PHONY: all build demo-bins test e2e-vectors fuzz demo run-server run-client certs bench bench-quick fmt vet clean
 
 all: build
 
@@ -21,6 +21,13 @@ demo-bins:
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory e2e-vectors
+
+# The end-to-end encryption vectors recomputed independently in Python
+# (testdata/e2e/check.py), when python3 has the cryptography package.
+e2e-vectors:
+	@if python3 -c 'import cryptography' 2>/dev/null; then python3 testdata/e2e/check.py; \
+	else echo "SKIPPED: testdata/e2e/check.py (python3 with the cryptography package not found; Debian: apt-get install python3-cryptography)"; fi
 
 # Every fuzz target in turn, FUZZTIME each (go test allows one target per
 # run). New interesting inputs land in Go's cache; copy the ones worth

@@ -58,6 +58,7 @@ const (
 // accepts. A connection that negotiated it speaks the protocol with our
 // extensions (the queries PROTOCOL.md marks "sslm/2 only"); the original
 // clients offer no ALPN, so they never receive a line they do not know.
+// ALPNKeys (ext_keys.go) is this protocol plus the key directory.
 const ALPN = "sslm/2"
 
 // End of line as sent by every formatter: a space, then CR LF.

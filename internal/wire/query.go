@@ -551,6 +551,8 @@ func ParseClient(line []byte) (Query, error) {
 		return parseAccountQuery(verb, rest)
 	case "ACKM":
 		return parseAckMsg(rest) // sslm/2 only: ext_offline.go
+	case "SETKEY", "GETKEY":
+		return parseKeyQuery(verb, rest) // sslm/3 only: ext_keys.go
 	}
 	return nil, perr("", "unknown verb %.20q", verb)
 }
