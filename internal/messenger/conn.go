@@ -98,7 +98,8 @@ type Conn struct {
 	wmu sync.Mutex // serializes writes and their deadlines
 
 	user, token string // set by Login; read-only afterwards
-	ext         bool   // the server negotiated ALPN sslm/2: our extensions are there
+	ext         bool   // the server negotiated ALPN sslm/2 or sslm/3: our extensions are there
+	keys        bool   // the server negotiated ALPN sslm/3: its key directory is there
 }
 
 // Dial connects to addr ("host:port"; a missing port is DefaultPort) and
@@ -120,9 +121,10 @@ func Dial(ctx context.Context, addr, caFile string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Offer our extensions; a server that knows none (the original)
-	// negotiates none, and we then send none of our queries.
-	cfg.NextProtos = []string{wire.ALPN}
+	// Offer our extensions, with the key directory first; a server that
+	// knows none (the original) negotiates none, and we then send none
+	// of our queries.
+	cfg.NextProtos = []string{wire.ALPNKeys, wire.ALPN}
 	ctx, cancel := context.WithTimeout(ctx, DialTimeout)
 	defer cancel()
 	d := tls.Dialer{Config: cfg}
@@ -134,8 +136,9 @@ func Dial(ctx context.Context, addr, caFile string) (*Conn, error) {
 		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
 	tc := nc.(*tls.Conn)
-	ext := tc.ConnectionState().NegotiatedProtocol == wire.ALPN
-	return &Conn{addr: addr, tc: tc, r: wire.NewReader(tc, readBufferSize), ext: ext}, nil
+	proto := tc.ConnectionState().NegotiatedProtocol
+	ext, keys := proto == wire.ALPN || proto == wire.ALPNKeys, proto == wire.ALPNKeys
+	return &Conn{addr: addr, tc: tc, r: wire.NewReader(tc, readBufferSize), ext: ext, keys: keys}, nil
 }
 
 func isVerifyError(err error) bool {
@@ -150,6 +153,10 @@ func isVerifyError(err error) bool {
 // negotiated ALPN sslm/2). Against the original server it is false and the
 // client sends none of the queries PROTOCOL.md marks "sslm/2 only".
 func (c *Conn) Extended() bool { return c.ext }
+
+// KeyDirectory reports whether the server has a key directory (it
+// negotiated ALPN sslm/3): only then may SETKEY and GETKEY be sent.
+func (c *Conn) KeyDirectory() bool { return c.keys }
 
 // Addr is the server address as dialled.
 func (c *Conn) Addr() string { return c.addr }

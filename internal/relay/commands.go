@@ -33,6 +33,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleAdmin(q) // sslm/2 only (admin.go)
 	case wire.AckMsg:
 		return c.handleAckMsg(q) // offline.go
+	case wire.SetKey, wire.GetKey:
+		return c.dispatchKeys(q) // sslm/3 only (keys.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false

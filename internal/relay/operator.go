@@ -37,7 +37,8 @@ func (s *Server) Sessions() []SessionInfo {
 
 // DropUserData removes what the server holds for the user name after its
 // account was deleted: the files queued for it, the direct messages stored
-// for it while offline and a mute, so that whoever signs up with the name
+// for it while offline, its key bundle (logged in keys.log, and told to
+// its watchers) and a mute, so that whoever signs up with the name
 // next inherits nothing (a ban on the name stays: it is the operator's).
 // It returns how many files it removed.
 func (s *Server) DropUserData(name string) (files int, err error) {
@@ -49,6 +50,9 @@ func (s *Server) DropUserData(name string) (files int, err error) {
 		if oerr := off.RemoveAll(name); err == nil {
 			err = oerr
 		}
+	}
+	if kerr := s.keys.dropKey(name); err == nil {
+		err = kerr
 	}
 	return files, err
 }

@@ -4,8 +4,8 @@
 // into the spool.
 //
 // Lock order (take them in this order, never the other way):
-// Server.mu, then hub.mu, then hub.groupMu, then outbound.mu. None of them
-// is held during network or disk I/O.
+// Server.mu, then keyDirectory.mu, then hub.mu, then hub.groupMu, then
+// outbound.mu. None of them is held during network or disk I/O.
 package relay
 
 import (
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"sslmessager/internal/accounts"
+	"sslmessager/internal/keydir"
 	"sslmessager/internal/offline"
 	"sslmessager/internal/spool"
 	"sslmessager/internal/wire"
@@ -115,6 +116,7 @@ type Config struct {
 	Accounts  *accounts.Store // required
 	Spool     *spool.Spool    // nil: uploads and downloads are refused
 	Offline   *offline.Store  // nil: a MSG to an offline user gets CNT <user not online>
+	Keys      *keydir.Store   // nil: no key directory, and ALPN sslm/3 is not offered (keys.go)
 	Logger    *slog.Logger    // nil: slog.Default()
 	Events    Events          // nil: nobody is told (see events.go)
 
@@ -234,6 +236,7 @@ type Server struct {
 	signUps      *rateLimit
 	hsLog        *peerLogLimiter  // failed handshakes
 	offline      *offlineDelivery // nil without Config.Offline (offline.go)
+	keys         *keyDirectory    // nil without Config.Keys (keys.go)
 	refuseLog    *peerLogLimiter  // connections refused at accept
 
 	mu          sync.Mutex
@@ -264,8 +267,13 @@ func New(cfg Config) (*Server, error) {
 	}
 	// Each line must stay one TLS record for the original client.
 	tc.DynamicRecordSizingDisabled = true
-	// Our client offers sslm/2; a client that offers nothing (the
-	// original) negotiates nothing and gets the original protocol.
+	// Our client offers sslm/3 and sslm/2; a client that offers nothing
+	// (the original) negotiates nothing and gets the original protocol.
+	// sslm/3, the key directory, comes first (the server's order
+	// decides) and only when there is one.
+	if cfg.Keys != nil {
+		tc.NextProtos = append(slices.Clip(tc.NextProtos), wire.ALPNKeys)
+	}
 	tc.NextProtos = append(slices.Clip(tc.NextProtos), wire.ALPN)
 	s := &Server{
 		cfg:          cfg,
@@ -283,6 +291,7 @@ func New(cfg Config) (*Server, error) {
 		hsLog:        newPeerLogLimiter(handshakeLogPeriod, maxLogPeers),
 		refuseLog:    newPeerLogLimiter(handshakeLogPeriod, maxLogPeers),
 		offline:      newOfflineDelivery(cfg.Offline),
+		keys:         newKeyDirectory(cfg.Keys, cfg.Logger),
 		listeners:    make(map[net.Listener]struct{}),
 		conns:        make(map[*session]struct{}),
 		handshaking:  make(map[*peerConn]struct{}),

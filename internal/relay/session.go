@@ -76,12 +76,14 @@ type session struct {
 	token string
 	in    bool // logged in: on the hub
 
-	ext       bool        // the client negotiated ALPN sslm/2: it speaks our extensions; set before the reader starts
+	ext       bool        // the client negotiated ALPN sslm/2 or sslm/3: it speaks our extensions; set before the reader starts
+	keys      bool        // the client negotiated ALPN sslm/3: it may use the key directory (keys.go); set before the reader starts
 	uploading bool        // reader goroutine only: reads have an idle deadline
 	carbons   atomic.Bool // the client asked for copies of its user's DMs from other sessions
 }
 
 func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
+	proto := conn.ConnectionState().NegotiatedProtocol
 	c := &session{
 		srv:        s,
 		conn:       conn,
@@ -89,7 +91,8 @@ func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
 		writerDone: make(chan struct{}),
 		remote:     bc.RemoteAddr().String(),
 		since:      time.Now(),
-		ext:        conn.ConnectionState().NegotiatedProtocol == wire.ALPN,
+		ext:        proto == wire.ALPN || proto == wire.ALPNKeys,
+		keys:       proto == wire.ALPNKeys,
 	}
 	maxQueue := s.conf().MaxQueueBytes
 	c.out = newOutbound(func() { s.goTracked(c.writeLoop) }, maxQueue, maxQueue/4)
@@ -107,6 +110,7 @@ func (c *session) cleanup() {
 	c.out.close(nil, true)
 	<-c.writerDone
 	c.srv.offline.leave(c) // offline.go: another session takes over the backlog
+	c.srv.keys.leave(c)    // keys.go: it watches no more keys
 	c.srv.untrack(c)
 	c.srv.nconns.Add(-1)
 }

@@ -43,6 +43,25 @@ func (s *Server) DialExt(t testing.TB) *Client {
 	return c
 }
 
+// DialKeys connects offering ALPN sslm/3 and sslm/2, as our client does,
+// and fails the test unless the server negotiates sslm/3 (it does when it
+// has a key directory, Options.Keys).
+func (s *Server) DialKeys(t testing.TB) *Client {
+	t.Helper()
+	c := s.dial(t, nil, nil, []string{wire.ALPNKeys, wire.ALPN})
+	if p := c.Conn.ConnectionState().NegotiatedProtocol; p != wire.ALPNKeys {
+		t.Fatalf("ALPN %q negotiated, want %q", p, wire.ALPNKeys)
+	}
+	return c
+}
+
+// DialALPN connects offering the ALPN protocols protos (none: nil) and
+// returns the client whatever the server negotiates.
+func (s *Server) DialALPN(t testing.TB, protos ...string) *Client {
+	t.Helper()
+	return s.dial(t, nil, nil, protos)
+}
+
 // DialFrom connects from the local IP address ip (for example 127.0.0.2,
 // "another address" on loopback).
 func (s *Server) DialFrom(t testing.TB, ip string) *Client {

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"sslmessager/internal/accounts"
+	"sslmessager/internal/keydir"
 	"sslmessager/internal/offline"
 	"sslmessager/internal/pki"
 	"sslmessager/internal/relay"
@@ -36,6 +37,7 @@ type Server struct {
 	Accounts *accounts.Store // closed by Stop and the test's cleanup
 	Spool    *spool.Spool    // nil with Options.NoSpool
 	Offline  *offline.Store  // nil unless Options.Offline
+	Keys     *keydir.Store   // nil unless Options.Keys
 
 	t      testing.TB
 	opts   Options
@@ -53,6 +55,9 @@ type Options struct {
 	// Dir/offline with these options; nil leaves offline messages off (a
 	// MSG to an offline user gets CNT <user not online>).
 	Offline *offline.Options
+	// Keys, if set, keeps a key directory in Dir/keys with these options
+	// and offers ALPN sslm/3 (DialKeys); nil leaves it off.
+	Keys *keydir.Options
 	// Config may change the configuration before relay.New, for example
 	// its Logger, timeouts or limits. Accounts get the Logger it leaves.
 	// Since every test client comes from 127.0.0.1, Start lifts the
@@ -145,8 +150,19 @@ func (s *Server) start() {
 			t.Fatal(err)
 		}
 	}
+	var keys *keydir.Store
+	if s.opts.Keys != nil {
+		ko := *s.opts.Keys
+		if ko.Logger == nil {
+			ko.Logger = s.cfg.Logger
+		}
+		if keys, err = keydir.Open(filepath.Join(s.Dir, "keys"), ko); err != nil {
+			acc.Close()
+			t.Fatal(err)
+		}
+	}
 	cfg := s.cfg
-	cfg.Accounts, cfg.Spool, cfg.Offline = acc, sp, off
+	cfg.Accounts, cfg.Spool, cfg.Offline, cfg.Keys = acc, sp, off, keys
 	srv, err := relay.New(cfg)
 	if err != nil {
 		acc.Close()
@@ -166,7 +182,7 @@ func (s *Server) start() {
 	}
 	s.served = make(chan error, 1)
 	go func(served chan error) { served <- srv.Serve(l) }(s.served)
-	s.Server, s.Addr, s.Accounts, s.Spool, s.Offline = srv, l.Addr().String(), acc, sp, off
+	s.Server, s.Addr, s.Accounts, s.Spool, s.Offline, s.Keys = srv, l.Addr().String(), acc, sp, off, keys
 }
 
 // Stop shuts the server down gracefully (waiting up to 10 s), fails the
@@ -190,7 +206,8 @@ func (s *Server) Stop() {
 }
 
 // Restart stops the server and starts a new one on the same directory
-// (same certificates, users.csv and spool), on a new port.
+// (same certificates, users.csv, spool, offline store and key directory),
+// on a new port.
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
