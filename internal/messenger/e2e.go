@@ -160,7 +160,7 @@ type e2eSession struct {
 	dir    bool // the server has a key directory
 
 	mu       sync.Mutex
-	peers    map[string]*peerEntry  // by folded name
+	peers    map[string]*peerEntry   // by folded name
 	pending  map[string][]wire.Query // lines waiting for their sender's key, by folded name
 	noticed  map[string]bool         // folded name → "[unverified]" or the plaintext notice shown
 	ownSeqs  map[uint64]bool         // self-copies this session sent, not to show again

@@ -111,7 +111,7 @@ type session struct {
 	pingSeq  uint64          // input loop only: the last ping's nonce
 	mutes    *muteList
 	hist     history
-	admin    adminState // the admin role and :admin: requests (admin.go)
+	admin    adminState  // the admin role and :admin: requests (admin.go)
 	e2e      *e2eSession // end-to-end encryption (e2e.go)
 
 	keptMu sync.Mutex
