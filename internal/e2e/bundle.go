@@ -70,7 +70,9 @@ var (
 // Bundle is a user's public keys as published in the key directory: the
 // identity (SigKey for signatures, DHKey for key agreement) and the current
 // signed prekey SPK with its id and expiry. A Bundle from ParseBundle has a
-// valid signature; one from Identity.Bundle is signed on creation.
+// valid signature; one from Identity.Bundle is signed on creation. Use
+// only bundles from these two: Encode and Bytes of a Bundle built by hand
+// are empty.
 type Bundle struct {
 	User       string            // the owner's user name, as signed
 	SigKey     ed25519.PublicKey // identity signing key, 32 bytes

@@ -48,7 +48,7 @@ const (
 	MaxWordBytes = len(WordPrefix) + (wordOverhead+(maxRecord/RecordPadding)*RecordPadding)*4/3 + 1
 
 	// MaxParts bounds the parts of one split text: a text is at most
-	// MaxParts*MaxPartBody bytes (60 KiB).
+	// MaxParts*MaxPartBody bytes (80 KiB).
 	MaxParts = 32
 
 	// RecordPadding is the block the record is padded to.
@@ -217,6 +217,9 @@ func (s *Sealer) Seal(to *Bundle, m *Message) (string, error) {
 }
 
 func (s *Sealer) seal(to *Bundle, m *Message) (string, *Recipient, error) {
+	if err := s.check(to); err != nil {
+		return "", nil, err
+	}
 	if m.Parts == 0 {
 		m.Parts = 1
 	}
@@ -249,6 +252,13 @@ func (s *Sealer) seal(to *Bundle, m *Message) (string, *Recipient, error) {
 		return "", nil, err
 	}
 	return WordPrefix + b64.EncodeToString(buf.Bytes()), r, nil
+}
+
+func (s *Sealer) check(to *Bundle) error {
+	if s.Self == nil || to == nil || to.DHKey == nil || to.SPK == nil || len(to.SigKey) != 32 {
+		return errors.New("e2e: sealing needs the sender's identity and the recipient's bundle")
+	}
+	return nil
 }
 
 // wordOverhead is the age header, nonce and tag around a record.

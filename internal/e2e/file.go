@@ -144,6 +144,9 @@ func (f *fileWriter) Close() error {
 // meta.Size bytes must be written (ErrFileSize otherwise), so the output is
 // FileCiphertextSize(meta.Size) bytes.
 func (s *Sealer) EncryptFile(w io.Writer, meta FileMeta, to *Bundle) (io.WriteCloser, error) {
+	if err := s.check(to); err != nil {
+		return nil, err
+	}
 	m, err := meta.marshal()
 	if err != nil {
 		return nil, err

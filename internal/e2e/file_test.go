@@ -167,3 +167,16 @@ func TestMetaRefusesGarbage(t *testing.T) {
 		t.Fatal("short metadata accepted")
 	}
 }
+
+// Every single-byte flip of a small encrypted file fails.
+func TestFileEveryFlipFails(t *testing.T) {
+	alice, bob := newParty(t, "alice"), newParty(t, "bob")
+	ct := encryptFile(t, alice, bob, FileMeta{Name: "n.txt", Size: 5}, []byte("hello"))
+	for i := range ct {
+		m := bytes.Clone(ct)
+		m[i] ^= 0x01
+		if _, got, err := decryptAll(bob.o, m, alice); err == nil {
+			t.Fatalf("flip at %d opened: %q", i, got)
+		}
+	}
+}
