@@ -623,3 +623,34 @@ func FuzzParseIdentity(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOpenDefaultWorkFactor measures Open (one scrypt at the
+// production work factor, 256 MiB) and SaveState of a 64 KiB state.
+func BenchmarkOpenDefaultWorkFactor(b *testing.B) {
+	scryptLogN = WorkFactor
+	defer func() { scryptLogN = testLogN }()
+	dir := b.TempDir()
+	if _, err := Create(dir, "pass", []byte("k")); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("Open", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Open(dir, "pass"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("SaveState64KiB", func(b *testing.B) {
+		s, err := Open(dir, "pass")
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := make([]byte, 64<<10)
+		b.SetBytes(int64(len(st)))
+		for b.Loop() {
+			if err := s.SaveState(st); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
