@@ -137,7 +137,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	paths := map[string]bool{"users": true, "spool": true, "offline": true, "cert": true, "key": true, configFlag: true}
+	paths := map[string]bool{"users": true, "spool": true, "offline": true, "keys": true, "cert": true, "key": true, configFlag: true}
 	got, want := flagValues(withFile), flagValues(defaults)
 	for name, v := range got {
 		if !paths[name] && v != want[name] {

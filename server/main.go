@@ -22,6 +22,7 @@ import (
 	"sslmessager/internal/admin"
 	"sslmessager/internal/bans"
 	"sslmessager/internal/cliflags"
+	"sslmessager/internal/keydir"
 	"sslmessager/internal/metrics"
 	"sslmessager/internal/offline"
 	"sslmessager/internal/pki"
@@ -52,9 +53,10 @@ func newApp() *cli.App {
 		Name:  "server",
 		Usage: "run an SSL-Messager server",
 		Description: `Serves the SSL-Messager protocol over TLS. Accounts live in --users (created
-empty if missing); files sent to users wait in --spool until they download them,
-and direct messages sent to users while they are offline wait in --offline until
-they next log in.
+empty if missing); files sent to users wait in --spool until they download them;
+direct messages sent to users while they are offline wait in --offline until
+they next log in; the public key bundles users publish for end-to-end
+encryption are kept in --keys.
 
 Examples:
    gencert && server                         certificates in certs/, listen on :18443
@@ -109,6 +111,9 @@ func serverFlags() []cli.Flag {
 		&cli.StringFlag{Name: "offline", Value: "offline", Usage: "`DIR` where direct messages to offline users wait for them (stored in the clear)", EnvVars: []string{"SSLM_OFFLINE"}},
 		&cli.IntFlag{Name: "max-offline-msgs", Value: offline.DefaultMaxPerRecipient, Usage: "at most `N` undelivered messages stored for one recipient (0: no limit)"},
 		cliflags.NewSizeFlag("offline-max", offline.DefaultMaxTotalBytes, "bytes the stored offline messages may take together; 0: no limit"),
+		// The key directory for end-to-end encryption (ALPN sslm/3).
+		&cli.StringFlag{Name: "keys", Value: "keys", Usage: "`DIR` of the key directory: each user's public key bundle, and keys.log of every change", EnvVars: []string{"SSLM_KEYS"}},
+		&cli.IntFlag{Name: "max-key-changes", Value: keydir.DefaultMaxChangesPerHour, Usage: "at most `N` changes of one user's key bundle per hour (0: no limit)"},
 		&cli.IntFlag{Name: "hash-cost", Value: accounts.DefaultCost, Usage: "bcrypt `COST` for new passwords (4 to 31)"},
 		&cli.DurationFlag{Name: "check-interval", Value: relay.DefaultCheckInterval, Usage: "how often every session gets a CHECK (a `DURATION`: 15s, 1m)"},
 		&cli.DurationFlag{Name: "login-timeout", Value: relay.DefaultLoginTimeout, Usage: "`DURATION` allowed from connect to log-in"},
@@ -159,7 +164,7 @@ func run(cc *cli.Context) error {
 			return fmt.Errorf("--pprof: %w", err)
 		}
 	}
-	for _, name := range []string{"max-queued-files", "max-offline-msgs"} {
+	for _, name := range []string{"max-queued-files", "max-offline-msgs", "max-key-changes"} {
 		if cc.Int(name) < 0 {
 			return cliflags.Usagef(cc.App, "--%s %d: want 0 (no limit) or more", name, cc.Int(name))
 		}
@@ -205,6 +210,13 @@ func run(cc *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	keys, err := keydir.Open(cc.String("keys"), keydir.Options{
+		MaxChangesPerHour: zeroIs(cc.Int("max-key-changes"), keydir.NoLimit),
+		Logger:            logger,
+	})
+	if err != nil {
+		return err
+	}
 	var mx *metrics.Metrics
 	var metricsL net.Listener
 	if a := cc.String("metrics"); a != "" {
@@ -215,7 +227,7 @@ func run(cc *cli.Context) error {
 		mx = metrics.New()
 		cfg.Events = mx
 	}
-	cfg.Accounts, cfg.Spool, cfg.Offline, cfg.Logger = acc, sp, off, logger
+	cfg.Accounts, cfg.Spool, cfg.Offline, cfg.Keys, cfg.Logger = acc, sp, off, keys, logger
 	cfg.CheckInterval = cc.Duration("check-interval")
 	cfg.Bans = banList
 	srv, err := relay.New(cfg)

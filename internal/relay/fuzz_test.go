@@ -10,9 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"sslmessager/internal/e2e"
+	"sslmessager/internal/keydir"
 	"sslmessager/internal/offline"
 	"sslmessager/internal/relay"
 	"sslmessager/internal/relay/relaytest"
+	"sslmessager/internal/wire"
 )
 
 // FuzzSession logs in (or not) and sends arbitrary bytes: any verb, any
@@ -22,7 +25,7 @@ import (
 // reach the log and close without END), every connection the server ends
 // gets an END line last, the server lets go of every connection, session
 // and goroutine, and the spool's accounting matches its files.
-func FuzzSession(f *testing.F) { fuzzSession(f, false, sessionSeeds) }
+func FuzzSession(f *testing.F) { fuzzSession(f, "", sessionSeeds) }
 
 // FuzzSessionExt is FuzzSession on connections that negotiated ALPN
 // sslm/2, as our client does, with offline messages on: it reaches the
@@ -30,19 +33,43 @@ func FuzzSession(f *testing.F) { fuzzSession(f, false, sessionSeeds) }
 // account "fuzz" gets its password back before every input, and is made
 // again if an input deleted it.
 func FuzzSessionExt(f *testing.F) {
-	fuzzSession(f, true, append(slices.Clip(sessionSeeds),
-		"PING 1 TOKEN \r\n",
-		"PING "+string(bytes.Repeat([]byte("n"), 40))+" TOKEN \r\n",
-		"PASSWD password-fuzz newpassword TOKEN \r\n",
-		"PASSWD wrong-password newpassword TOKEN \r\n",
-		"PASSWD password-fuzz short TOKEN \r\n",
-		"DELACCT wrong-password TOKEN \r\n",
-		"DELACCT password-fuzz TOKEN \r\n",
-		"ADMIN online TOKEN \r\n",
-		"ADMIN kick peer <x> TOKEN \r\n",
-		"ACKM 99999999999 TOKEN \r\n",
-		"MSG peer fuzz stored TOKEN \r\nMSG peer fuzz stored2 TOKEN \r\n",
-	))
+	fuzzSession(f, wire.ALPN, append(slices.Clip(sessionSeeds), extSeeds...))
+}
+
+// FuzzSessionKeys is FuzzSessionExt on connections that negotiated ALPN
+// sslm/3, with a key directory: it reaches SETKEY and GETKEY as well, with
+// bundles that verify for "fuzz" and "peer", and tampered ones.
+func FuzzSessionKeys(f *testing.F) {
+	good := newBundle(f, "fuzz", week)
+	seeds := append(slices.Clip(sessionSeeds), extSeeds...)
+	seeds = append(seeds,
+		"SETKEY "+good+" TOKEN \r\nGETKEY fuzz TOKEN \r\n",
+		"GETKEY fuzz TOKEN \r\nSETKEY "+newBundle(f, "fuzz", week)+" TOKEN \r\nSETKEY "+good+" TOKEN \r\n",
+		"SETKEY "+newBundle(f, "peer", week)+" TOKEN \r\n",
+		"SETKEY "+newBundle(f, "fuzz", -time.Hour)+" TOKEN \r\n",
+		"SETKEY "+newBundle(f, "fuzz", 100*24*time.Hour)+" TOKEN \r\n",
+		"SETKEY "+good[:100]+"x"+good[101:]+" TOKEN \r\n",
+		"SETKEY - TOKEN \r\nGETKEY - TOKEN \r\n",
+		"GETKEY PEER TOKEN \r\nGETKEY help TOKEN \r\nGETKEY a.b TOKEN \r\n",
+		"SETKEY "+good+" TOKEN \r\nDELACCT password-fuzz TOKEN \r\n",
+		"GETKEY fuzz\x00 TOKEN \r\n",
+	)
+	fuzzSession(f, wire.ALPNKeys, seeds)
+}
+
+// extSeeds reach the sslm/2 queries.
+var extSeeds = []string{
+	"PING 1 TOKEN \r\n",
+	"PING " + string(bytes.Repeat([]byte("n"), 40)) + " TOKEN \r\n",
+	"PASSWD password-fuzz newpassword TOKEN \r\n",
+	"PASSWD wrong-password newpassword TOKEN \r\n",
+	"PASSWD password-fuzz short TOKEN \r\n",
+	"DELACCT wrong-password TOKEN \r\n",
+	"DELACCT password-fuzz TOKEN \r\n",
+	"ADMIN online TOKEN \r\n",
+	"ADMIN kick peer <x> TOKEN \r\n",
+	"ACKM 99999999999 TOKEN \r\n",
+	"MSG peer fuzz stored TOKEN \r\nMSG peer fuzz stored2 TOKEN \r\n",
 }
 
 var sessionSeeds = []string{
@@ -67,7 +94,9 @@ var sessionSeeds = []string{
 	"END <user command> TOKEN \r\n",
 }
 
-func fuzzSession(f *testing.F, ext bool, seeds []string) {
+// fuzzSession fuzzes sessions that negotiated the ALPN protocol proto
+// ("" for none, as the original clients).
+func fuzzSession(f *testing.F, proto string, seeds []string) {
 	for _, s := range seeds {
 		f.Add(true, []byte(s))
 		f.Add(false, []byte(s))
@@ -78,12 +107,18 @@ func fuzzSession(f *testing.F, ext bool, seeds []string) {
 		c.MaxFailedLogins = relay.NoLimit
 		c.LoginBackoffMax = time.Nanosecond // wrong passwords in the input must not lock "fuzz" out
 	}}
-	if ext {
+	if proto != "" {
 		opts.Offline = &offline.Options{}
+	}
+	if proto == wire.ALPNKeys {
+		opts.Keys = &keydir.Options{MaxChangesPerHour: keydir.NoLimit}
 	}
 	srv := relaytest.Start(f, opts)
 	dial := func(t testing.TB) *relaytest.Client {
-		if ext {
+		switch proto {
+		case wire.ALPNKeys:
+			return srv.DialKeys(t)
+		case wire.ALPN:
 			return srv.DialExt(t)
 		}
 		return srv.Dial(t)
@@ -146,6 +181,21 @@ func fuzzSession(f *testing.F, ext bool, seeds []string) {
 			}
 			if used := srv.Spool.Used(u); used != sum {
 				t.Fatalf("spool of %s: %d bytes used, files hold %d", u, used, sum)
+			}
+		}
+		if srv.Keys != nil {
+			// Only fuzz's own bundles, checked, are stored, and none
+			// outlives its account.
+			if _, ok := srv.Keys.Get("peer"); ok {
+				t.Fatal("a bundle for peer was stored from fuzz's session")
+			}
+			if w, ok := srv.Keys.Get("fuzz"); ok {
+				if _, exists := srv.Accounts.Lookup("fuzz"); !exists {
+					t.Fatal("fuzz's bundle outlived its account")
+				}
+				if b, err := e2e.ParseBundle(w); err != nil || b.User != "fuzz" {
+					t.Fatalf("stored bundle %.40q: %v", w, err)
+				}
 			}
 		}
 		relaytest.CheckFor(t, 5*time.Second, func() error {
