@@ -125,7 +125,7 @@ their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 			&cli.StringFlag{Name: "config-dir", Usage: "`DIR` where the client keeps what it remembers between sessions: mute lists, which offline messages were shown (default: $XDG_CONFIG_HOME/sslm, else ~/.config/sslm)", EnvVars: []string{"SSLM_CONFIG_DIR"}},
 		},
 		Action: runChat,
-		Commands: []*cli.Command{{
+		Commands: []*cli.Command{keysCommand(), {
 			Name:      "send",
 			Usage:     "send one message, then quit; a target who is offline gets it at their next log-in (if the server keeps offline messages); fails if there is no such user",
 			ArgsUsage: "TEXT...",
@@ -150,6 +150,7 @@ their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 			Action: runDownload,
 		}},
 	}
+	app.Flags = append(app.Flags, e2eFlags()...)
 	cliflags.Setup(app)
 	return app
 }
@@ -195,8 +196,14 @@ func runChat(cc *cli.Context) error {
 		return err
 	}
 	defer done()
+	keys, policy, err := openKeys(cc, con, conn, creds.pass)
+	if err != nil {
+		return err
+	}
 
 	opts := messenger.Options{
+		Keys:         keys,
+		E2E:          policy,
 		Target:       cc.String("to"),
 		Color:        con.stdoutTTY && !cc.Bool("no-color") && os.Getenv("NO_COLOR") == "",
 		NoTimestamps: cc.Bool("no-timestamps"),
@@ -306,20 +313,29 @@ func runSend(cc *cli.Context) error {
 	if n := utf8.RuneCountInString(text); n > wire.MaxTextRunes {
 		return fmt.Errorf("send: text of %d characters, the limit is %d", n, wire.MaxTextRunes)
 	}
-	ctx, con, conn, done, err := openSession(cc)
+	var creds credentials
+	ctx, con, conn, done, err := openSessionKeep(cc, &creds)
 	if err != nil {
 		return err
 	}
 	defer done()
-	queued, err := messenger.SendTo(ctx, conn, to, text)
+	keys, policy, err := openKeys(cc, con, conn, creds.pass)
+	if err != nil {
+		return err
+	}
+	res, err := messenger.SendWith(ctx, conn, to, text, messenger.SendOptions{Keys: keys, E2E: policy})
 	if err != nil {
 		return runError(err)
 	}
-	if queued {
-		fmt.Fprintf(con.out, "queued for %s (offline)\n", messenger.Sanitize(to))
+	how := ""
+	if !res.Encrypted && keys != nil {
+		how = " [plain]"
+	}
+	if res.Queued {
+		fmt.Fprintf(con.out, "queued for %s (offline)%s\n", messenger.Sanitize(to), how)
 		return nil
 	}
-	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
+	fmt.Fprintf(con.out, "sent to %s%s\n", messenger.Sanitize(to), how)
 	return nil
 }
 

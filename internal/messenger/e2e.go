@@ -5,7 +5,7 @@ package messenger
 //
 // Keys: the client binary opens the user's key store once per process,
 // after the first log-in (OpenKeys in e2ekeys.go, under
-// Options.ConfigDir/e2e/<server-cert-sha256>/<user>/, unlocked with the
+// Options.ConfigDir/<server-cert-sha256>/<user>/, unlocked with the
 // log-in password or --key-passphrase) and passes it as Options.Keys.
 // Every session then publishes the bundle (SETKEY) before it reads input,
 // rotating the signed prekey when fewer than SPKRotateBefore are left.

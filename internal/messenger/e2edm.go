@@ -73,27 +73,7 @@ func (e *sealError) Error() string { return "cannot encrypt: " + e.err.Error() }
 // sealAndSend seals text to b (the bundle of target) and to this user's
 // own identity, and sends both.
 func (s *session) sealAndSend(target string, b *e2e.Bundle, text string) error {
-	k := s.e2e.keys
-	now := s.opts.Now()
-	n := e2e.PartsFor(text)
-	first, err := k.reserveSeq(target, n)
-	if err != nil {
-		return &sealError{err}
-	}
-	words, err := s.sealer().SealText(b, e2e.KindText, b.User, text, first, now)
-	if err != nil {
-		return &sealError{err}
-	}
-	// The copy for this user's other sessions.
-	own, _, err := k.bundle(s.c.user)
-	if err != nil {
-		return &sealError{err}
-	}
-	ownFirst, err := k.reserveSeq(s.c.user, n)
-	if err != nil {
-		return &sealError{err}
-	}
-	copies, err := s.sealer().SealText(own, e2e.KindText, target, text, ownFirst, now)
+	dm, err := sealDirect(s.e2e.keys, s.c.user, target, b, text, s.opts.Now())
 	if err != nil {
 		return &sealError{err}
 	}
@@ -101,23 +81,19 @@ func (s *session) sealAndSend(target string, b *e2e.Bundle, text string) error {
 	if len(s.e2e.ownSeqs) > maxOwnSeqs {
 		clear(s.e2e.ownSeqs)
 	}
-	for i := range copies {
-		s.e2e.ownSeqs[ownFirst+uint64(i)] = true
+	for i := range len(dm.msgs) - dm.parts {
+		s.e2e.ownSeqs[dm.ownFirst+uint64(i)] = true
 	}
-	s.e2e.cntDup = len(words) - 1
+	s.e2e.cntDup = dm.parts - 1
 	s.e2e.mu.Unlock()
 
 	s.lastMu.Lock()
 	s.lastSent = target
 	s.lastMu.Unlock()
 	s.remember("you → "+target, text)
-	for _, w := range words {
-		if err := s.c.send(wire.Msg{Target: target, Sender: s.c.user, Text: w, Token: s.c.token}); err != nil {
-			return err
-		}
-	}
-	for _, w := range copies {
-		if err := s.c.send(wire.Msg{Target: s.c.user, Sender: s.c.user, Text: w, Token: s.c.token}); err != nil {
+	for _, m := range dm.msgs {
+		m.Token = s.c.token
+		if err := s.c.send(m); err != nil {
 			return err
 		}
 	}

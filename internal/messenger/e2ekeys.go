@@ -101,13 +101,13 @@ type heldWindow struct {
 
 // KeyStoreDir is the key store directory of user on the server whose
 // certificate has the SHA-256 fingerprint certSHA256 (hex), inside the
-// configuration directory configDir: configDir/e2e/<certSHA256>/<user
+// configuration directory configDir: configDir/<certSHA256>/<user
 // folded>. "" when configDir is "".
 func KeyStoreDir(configDir, certSHA256, user string) string {
 	if configDir == "" {
 		return ""
 	}
-	return filepath.Join(configDir, "e2e", certSHA256, wire.FoldName(user))
+	return filepath.Join(configDir, certSHA256, wire.FoldName(user))
 }
 
 // ServerCertSHA256 is the SHA-256 of the server's leaf certificate, in
