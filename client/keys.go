@@ -243,4 +243,3 @@ func runKeysImport(cc *cli.Context) error {
 	fmt.Fprintf(con.out, "imported the end-to-end identity into %s\n", dir)
 	return nil
 }
-
