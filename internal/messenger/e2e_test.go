@@ -174,7 +174,7 @@ func TestE2EDirectLiveOfflineRestartNoPlaintext(t *testing.T) {
 	bob := s.chat(t, ring, "bob", "alice", E2EPrefer)
 	alice := s.chat(t, ring, "alice", "bob", E2EPrefer)
 	alice2 := s.chatAs(t, ring, "alice", "#2", "carol", E2EPrefer) // alice's other client process
-	otherBob := s.rawAs(t, "bob", wire.ALPN) // a client that is not ours, logged in as bob
+	otherBob := s.rawAs(t, "bob", wire.ALPN)                       // a client that is not ours, logged in as bob
 	plainBob := record(otherBob)
 	waitOutput(t, alice.out, "bob [unverified]")
 
