@@ -26,7 +26,7 @@ import (
 
 // startKeyRelay starts a real server with a key directory and offline
 // messages; its log goes to the returned buffer.
-func startKeyRelay(t *testing.T) (*relayServer, *relaytest.SyncBuffer) {
+func startKeyRelay(t testing.TB) (*relayServer, *relaytest.SyncBuffer) {
 	t.Helper()
 	logs := &relaytest.SyncBuffer{}
 	s := relaytest.Start(t, relaytest.Options{

@@ -361,15 +361,33 @@ func (k *Keys) prekey(id uint32) *e2e.SignedPrekey {
 // reserveSeq reserves n consecutive sequence numbers for messages to peer
 // and returns the first. Each reservation is on disk before it returns.
 func (k *Keys) reserveSeq(peer string, n int) (uint64, error) {
-	var first uint64
+	first, err := k.reserveSeqs(seqRequest{peer, n})
+	if err != nil {
+		return 0, err
+	}
+	return first[0], nil
+}
+
+// seqRequest asks for n sequence numbers for messages to peer.
+type seqRequest struct {
+	peer string
+	n    int
+}
+
+// reserveSeqs reserves sequence numbers for several peers in one write
+// (a message and its self-copy) and returns the first of each.
+func (k *Keys) reserveSeqs(reqs ...seqRequest) ([]uint64, error) {
+	first := make([]uint64, len(reqs))
 	err := k.update(func(st *keyState) error {
-		key := wire.FoldName(peer)
-		last := st.seqs[key]
-		if last+uint64(n) > seqCounterMask {
-			return errors.New("end-to-end sequence numbers used up for " + peer)
+		for i, r := range reqs {
+			key := wire.FoldName(r.peer)
+			last := st.seqs[key]
+			if r.n < 1 || last+uint64(r.n) > seqCounterMask {
+				return errors.New("end-to-end sequence numbers used up for " + r.peer)
+			}
+			st.seqs[key] = last + uint64(r.n)
+			first[i] = uint64(st.device)<<seqDeviceShift | (last + 1)
 		}
-		st.seqs[key] = last + uint64(n)
-		first = uint64(st.device)<<seqDeviceShift | (last + 1)
 		return nil
 	})
 	return first, err

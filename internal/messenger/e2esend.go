@@ -162,19 +162,16 @@ type sealedDM struct {
 func sealDirect(k *Keys, user, to string, b *e2e.Bundle, text string, now time.Time) (sealedDM, error) {
 	n := e2e.PartsFor(text)
 	sealer := &e2e.Sealer{Self: k.id, Name: user}
-	first, err := k.reserveSeq(to, n)
-	if err != nil {
-		return sealedDM{}, err
-	}
-	words, err := sealer.SealText(b, e2e.KindText, b.User, text, first, now)
-	if err != nil {
-		return sealedDM{}, err
-	}
 	own, _, err := k.bundle(user)
 	if err != nil {
 		return sealedDM{}, err
 	}
-	ownFirst, err := k.reserveSeq(user, n)
+	firsts, err := k.reserveSeqs(seqRequest{to, n}, seqRequest{user, n})
+	if err != nil {
+		return sealedDM{}, err
+	}
+	first, ownFirst := firsts[0], firsts[1]
+	words, err := sealer.SealText(b, e2e.KindText, b.User, text, first, now)
 	if err != nil {
 		return sealedDM{}, err
 	}
