@@ -301,6 +301,7 @@ func (s *session) fetchKey(user string) (*peerEntry, error) {
 	p := s.e2e.entry(user)
 	ask := !p.asked
 	p.asked = true
+	fetched := p.fetched // retryKey may replace it
 	s.e2e.mu.Unlock()
 	if ask {
 		if err := s.c.send(wire.GetKey{User: user, Token: s.c.token}); err != nil {
@@ -310,7 +311,7 @@ func (s *session) fetchKey(user string) (*peerEntry, error) {
 	t := time.NewTimer(KeyTimeout)
 	defer t.Stop()
 	select {
-	case <-p.fetched:
+	case <-fetched:
 		return p, nil
 	case <-s.recvGone:
 		return nil, ErrConnectionClosed
@@ -390,6 +391,11 @@ func (s *session) trustOf(user string) trustInfo {
 func (s *session) peerIdentity(user string) (e2e.PublicIdentity, bool) {
 	if !s.e2eOn() {
 		return e2e.PublicIdentity{}, false
+	}
+	if isSelf(s, user) {
+		// Self-copies: every device of a user holds the same identity
+		// (keys export and import).
+		return s.e2e.keys.id.PublicIdentity(), true
 	}
 	s.e2e.mu.Lock()
 	p := s.e2e.peers[wire.FoldName(user)]
@@ -478,12 +484,20 @@ func (s *session) handleKeyLine(q wire.Query) bool {
 	key := wire.FoldName(user)
 	waiting := s.e2e.pending[key]
 	delete(s.e2e.pending, key)
+	wasPlain := s.e2e.noticed["plain\x00"+key]
+	if b != nil {
+		delete(s.e2e.noticed, "plain\x00"+key)
+	}
 	s.e2e.mu.Unlock()
-	if change && !first && word == "" {
+	switch {
+	case change && !first && word == "":
 		if _, pinned := s.e2e.keys.contact(user); pinned {
 			s.out.line("! " + Sanitize(user) + "'s end-to-end key was withdrawn from the directory")
 		}
+	case b != nil && wasPlain:
+		s.out.line(Sanitize(user) + " has an end-to-end key now: messages with " + Sanitize(user) + " are encrypted from here on")
 	}
+	s.updatePromptLater()
 	for _, w := range waiting {
 		s.show(w)
 	}
@@ -525,7 +539,9 @@ func (s *session) updatePromptLater() {
 	k := s.kept
 	s.keptMu.Unlock()
 	if !k.group && k.target != "" {
-		s.in.setPrompt(s.promptFor(k.target))
+		// The terminal's own lock guards this; the input loop's copy of
+		// the prompt is set again at its next updatePrompt.
+		s.term.SetPrompt(s.promptFor(k.target))
 	}
 }
 

@@ -460,3 +460,23 @@ func TestE2EServerWithoutDirectory(t *testing.T) {
 		t.Fatalf("bob's output:\n%s", bob.out.String())
 	}
 }
+
+// TestE2ETerminalPrompt: on a terminal the prompt shows the conversation's
+// encryption state.
+func TestE2ETerminalPrompt(t *testing.T) {
+	s, _ := startKeyRelay(t)
+	ring := newKeyring(t).open(t, "alice", "bob")
+	s.chat(t, ring, "bob", "alice", E2EPrefer)
+	olga := s.Dial(t)
+	olga.SignUp("olga")
+	ca := s.join(t, "alice", true)
+	r := startRun(t, ca, Options{Target: "bob", Terminal: true, Width: 200, Height: 24, Keys: ring.get(t, "alice")})
+	waitOutput(t, r.out, "bob [e2e, unverified]> ")
+	r.in.Write([]byte(":new_target: olga\r"))
+	waitOutput(t, r.out, "olga [plain]> ")
+	num := safety.Number(ring.get(t, "alice").safetyKey(), "alice", ring.get(t, "bob").safetyKey(), "bob")
+	r.in.Write([]byte(":verify: bob " + num + "\r"))
+	waitOutput(t, r.out, "bob verified")
+	r.in.Write([]byte(":new_target: bob\r"))
+	waitOutput(t, r.out, "bob [e2e, verified]> ")
+}

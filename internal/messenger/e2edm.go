@@ -177,7 +177,7 @@ func (s *session) openWord(q wire.Query, sender, word string, stored *wire.Relay
 		return
 	}
 	m, err := s.opener().Open(word, sender, fromKey)
-	if errors.Is(err, e2e.ErrSenderKey) && s.retryKey(q, sender) {
+	if errors.Is(err, e2e.ErrSenderKey) && !isSelf(s, sender) && s.retryKey(q, sender) {
 		return // the key changed: fetched anew, then opened again
 	}
 	if err != nil {
