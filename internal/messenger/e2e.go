@@ -318,7 +318,7 @@ func (s *session) fetchKey(user string) (*peerEntry, error) {
 	case <-s.cancel:
 		return nil, errors.New("interrupted")
 	case <-t.C:
-		return nil, fmt.Errorf("the key directory did not answer for %s within %v", user, KeyTimeout)
+		return nil, &keyRefusal{fmt.Sprintf("the key directory did not answer for %s within %v", user, KeyTimeout)}
 	}
 }
 
