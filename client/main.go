@@ -49,7 +49,7 @@ func newApp() *cli.App {
 	app := &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
-		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
+		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]\nclient [options] keys export FILE | keys import [--force] FILE",
 		Description: `Logs in (or signs up with --signup), then sends every line you type to your
 target and prints what others send you. The server is verified against --ca
 (the ca.pem of the server's CA); verification is never skipped.
@@ -92,7 +92,22 @@ While chatting:
    :export: FILE        this session's conversation to a new FILE
    :passwd:             change your password; your other sessions are logged out
    :delete_account:     delete your account and the files waiting for it
+   :fingerprint:        your half of every safety number, to publish
+   :verify: NAME [DIGITS]  the safety number with NAME to compare; with NAME's
+                        published 30 digits (or the 60), check and mark verified
+   :trust: NAME         accept NAME's changed key without verifying it
+   :plaintext: NAME     allow plaintext to NAME, whose key vanished
    :help:               all commands
+
+End-to-end encryption (--e2e=prefer, the default): against a server with a
+key directory, direct messages to a user with a key are encrypted so the
+server cannot read them; to a user without one they go in plaintext, tagged
+[plain]. The prompt shows each conversation's state: "bob [e2e, verified]>".
+Your keys stay in --config-dir, locked with your password (or
+--key-passphrase-file / SSLM_KEY_PASSPHRASE); "keys export FILE" and
+"keys import FILE" move them to another device (export passphrase asked, or
+SSLM_EXPORT_PASSPHRASE). --e2e=require never sends plaintext; --e2e=off
+behaves as the original client.
 
 Messages sent to you while you were offline are shown once you log in, as
 "[sent 10:00, 30 Nov] alice: text"; --config-dir remembers which were shown, so
@@ -125,7 +140,7 @@ their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 			&cli.StringFlag{Name: "config-dir", Usage: "`DIR` where the client keeps what it remembers between sessions: mute lists, which offline messages were shown (default: $XDG_CONFIG_HOME/sslm, else ~/.config/sslm)", EnvVars: []string{"SSLM_CONFIG_DIR"}},
 		},
 		Action: runChat,
-		Commands: []*cli.Command{{
+		Commands: []*cli.Command{keysCommand(), {
 			Name:      "send",
 			Usage:     "send one message, then quit; a target who is offline gets it at their next log-in (if the server keeps offline messages); fails if there is no such user",
 			ArgsUsage: "TEXT...",
@@ -150,6 +165,7 @@ their arguments (client upload report.pdf --to bob); "--" ends the options.`,
 			Action: runDownload,
 		}},
 	}
+	app.Flags = append(app.Flags, e2eFlags()...)
 	cliflags.Setup(app)
 	return app
 }
@@ -195,8 +211,14 @@ func runChat(cc *cli.Context) error {
 		return err
 	}
 	defer done()
+	keys, policy, err := openKeys(cc, con, conn, creds.pass)
+	if err != nil {
+		return err
+	}
 
 	opts := messenger.Options{
+		Keys:         keys,
+		E2E:          policy,
 		Target:       cc.String("to"),
 		Color:        con.stdoutTTY && !cc.Bool("no-color") && os.Getenv("NO_COLOR") == "",
 		NoTimestamps: cc.Bool("no-timestamps"),
@@ -306,20 +328,29 @@ func runSend(cc *cli.Context) error {
 	if n := utf8.RuneCountInString(text); n > wire.MaxTextRunes {
 		return fmt.Errorf("send: text of %d characters, the limit is %d", n, wire.MaxTextRunes)
 	}
-	ctx, con, conn, done, err := openSession(cc)
+	var creds credentials
+	ctx, con, conn, done, err := openSessionKeep(cc, &creds)
 	if err != nil {
 		return err
 	}
 	defer done()
-	queued, err := messenger.SendTo(ctx, conn, to, text)
+	keys, policy, err := openKeys(cc, con, conn, creds.pass)
+	if err != nil {
+		return err
+	}
+	res, err := messenger.SendWith(ctx, conn, to, text, messenger.SendOptions{Keys: keys, E2E: policy})
 	if err != nil {
 		return runError(err)
 	}
-	if queued {
-		fmt.Fprintf(con.out, "queued for %s (offline)\n", messenger.Sanitize(to))
+	how := ""
+	if !res.Encrypted && keys != nil {
+		how = " [plain]"
+	}
+	if res.Queued {
+		fmt.Fprintf(con.out, "queued for %s (offline)%s\n", messenger.Sanitize(to), how)
 		return nil
 	}
-	fmt.Fprintf(con.out, "sent to %s\n", messenger.Sanitize(to))
+	fmt.Fprintf(con.out, "sent to %s%s\n", messenger.Sanitize(to), how)
 	return nil
 }
 

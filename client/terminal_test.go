@@ -482,8 +482,12 @@ func TestClientTerminal(t *testing.T) {
 	}
 	ca := filepath.Join(files.certs, pki.CAFile)
 	srv := runServer(t, sbin, files, "127.0.0.1:0")
+	// These check the terminal's layout with the prompt "bob> ": end-to-end
+	// encryption, on by default against this server (it has a key
+	// directory), would show its state in the prompt ("bob [e2e,
+	// unverified]> ", checked in internal/messenger TestE2ETerminalPrompt).
 	common := func(addr string, extra ...string) []string {
-		return append([]string{"--server", addr, "--ca", ca, "--no-timestamps", "--config-dir", t.TempDir(), "--downloads", filepath.Join(dir, "downloads")}, extra...)
+		return append([]string{"--server", addr, "--ca", ca, "--no-timestamps", "--config-dir", t.TempDir(), "--downloads", filepath.Join(dir, "downloads"), "--e2e=off"}, extra...)
 	}
 	alicePW := []string{"SSLM_PASSWORD=pw-of-alice"}
 	bobPW := []string{"SSLM_PASSWORD=pw-of-bob"}

@@ -84,6 +84,10 @@ func init() {
 		{name: "unmute", arg: "NAME", takesArg: true, help: "show NAME's messages again", run: cmdUnmute},
 		{name: "export", arg: "FILE", takesArg: true, help: "write this session's conversation (its last 10 000 messages) to a new FILE", run: cmdExport},
 		{name: "passwd", help: "change your password (asked without echo); your other sessions are logged out", run: cmdPasswd},
+		{name: "fingerprint", help: "show your half of every safety number (30 digits) to publish where your contacts can read it", run: cmdFingerprint},
+		{name: "verify", arg: "NAME [DIGITS]", takesArg: true, help: "show the safety number with NAME to compare (by phone, in person); with NAME's published 30 digits (or the 60 read out), check them and mark NAME verified", run: cmdVerify},
+		{name: "trust", arg: "NAME", takesArg: true, help: "accept NAME's changed key without verifying it (sending was blocked)", run: cmdTrust},
+		{name: "plaintext", arg: "NAME", takesArg: true, help: "allow plaintext to NAME, whose key vanished from the directory (the server can read it)", run: cmdPlaintext},
 		{name: "delete_account", help: "delete your account and the files waiting for it (asks your password)", run: cmdDeleteAccount},
 	}
 }
@@ -132,6 +136,7 @@ func cmdNewTarget(s *session, arg string) (bool, error) {
 	} else {
 		s.out.line("target: " + Sanitize(arg))
 	}
+	s.targetChanged() // e2e.go
 	return false, nil
 }
 

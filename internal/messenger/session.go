@@ -58,6 +58,13 @@ type Options struct {
 	// Resize, in Terminal mode, receives the new size after the terminal
 	// was resized; the line being typed is laid out again for it.
 	Resize <-chan TermSize
+	// Keys are the user's end-to-end keys on this server (OpenKeys); nil:
+	// every message is plaintext, as with a server without a key
+	// directory (e2e.go).
+	Keys *Keys
+	// E2E is the end-to-end policy (--e2e): E2EPrefer, E2ERequire or
+	// E2EOff.
+	E2E E2EPolicy
 }
 
 // TermSize is a terminal size in columns and rows.
@@ -104,7 +111,8 @@ type session struct {
 	pingSeq  uint64          // input loop only: the last ping's nonce
 	mutes    *muteList
 	hist     history
-	admin    adminState // the admin role and :admin: requests (admin.go)
+	admin    adminState  // the admin role and :admin: requests (admin.go)
+	e2e      *e2eSession // end-to-end encryption (e2e.go)
 
 	keptMu sync.Mutex
 	kept   kept // guarded by keptMu: target and group chat, for a reconnect
@@ -191,6 +199,8 @@ func (c *Conn) run(ctx context.Context, sc *screen, in lineInput, opts Options) 
 		kept:        kept{target: opts.Target, group: opts.Group},
 	}
 	s.initMutes()
+	s.e2e = newE2ESession(opts, c)
+	defer s.endE2E()
 	// Copies of what this user sends from its other sessions are shown
 	// here too (CARBON lines); the server sends them only on request.
 	opening := []wire.Query{wire.Carbons{Token: c.token}}
@@ -356,7 +366,7 @@ func (s *session) receive() error {
 // files. done reports that the session is over (with err nil when it ended
 // as asked).
 func (s *session) handleServer(q wire.Query) (done bool, err error) {
-	if s.show(q) || s.adminLine(q) {
+	if s.handleKeyLine(q) || s.show(q) || s.adminLine(q) {
 		return false, nil
 	}
 	switch q := q.(type) {
@@ -415,6 +425,9 @@ func (s *session) handleServer(q wire.Query) (done bool, err error) {
 // receiver calls it for every line, and the downloader for the lines the
 // server sends between two files.
 func (s *session) show(q wire.Query) bool {
+	if s.e2eShow(q) { // e2edm.go: encrypted words, tagged plaintext
+		return true
+	}
 	switch q := q.(type) {
 	case wire.Relay:
 		if s.mutes.muted(q.Sender) {
@@ -440,6 +453,9 @@ func (s *session) show(q wire.Query) bool {
 	case wire.RelayQueued:
 		s.showStored(q) // offline.go
 	case wire.NotOnline:
+		if s.foldCNT() { // the other parts of an encrypted text (e2edm.go)
+			return true
+		}
 		s.lastMu.Lock()
 		to := s.lastSent
 		s.lastMu.Unlock()
@@ -463,6 +479,9 @@ func (s *session) show(q wire.Query) bool {
 
 // inputLoop reads input lines and acts on them until quit or end of input.
 func (s *session) inputLoop() error {
+	if err := s.publishKey(); err != nil { // e2e.go
+		return err
+	}
 	s.target = s.opts.Target
 	if s.target != "" {
 		if err := wire.CheckUserName(s.target); err != nil {
@@ -502,6 +521,7 @@ func (s *session) inputLoop() error {
 		}
 	}
 	s.updatePrompt()
+	s.targetChanged() // e2e.go: the target's key and the prompt's state
 	for {
 		line, err := s.in.readLine()
 		if s.stopped() {
@@ -616,11 +636,18 @@ func (s *session) sendText(text string) error {
 	if s.group {
 		q = wire.GroupMsg{Sender: s.c.user, Text: text, Token: s.c.token}
 	} else {
+		handled, tag, err := s.sendDirect(s.target, text) // e2edm.go
+		if handled || err != nil {
+			return err
+		}
 		s.lastMu.Lock()
 		s.lastSent = s.target
 		s.lastMu.Unlock()
 		q = wire.Msg{Target: s.target, Sender: s.c.user, Text: text, Token: s.c.token}
 		label = "you → " + s.target
+		if tag != "" {
+			label += " " + tag
+		}
 	}
 	// Into the history first: the server's answer (CNT) may be read
 	// before send returns, and must follow the message there.
@@ -650,6 +677,6 @@ func (s *session) updatePrompt() {
 		}
 		s.in.setPrompt(p)
 	} else {
-		s.in.setPrompt(Sanitize(s.target) + "> ")
+		s.in.setPrompt(s.promptFor(s.target)) // e2e.go: with the encryption state
 	}
 }
