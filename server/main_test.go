@@ -38,6 +38,7 @@ func TestLimitFlagsChecked(t *testing.T) {
 		{[]string{"--signup", "maybe"}, `--signup "maybe": want open or closed`},
 		{[]string{"--max-conns-per-ip", "-1"}, "--max-conns-per-ip -1: want 0 (no limit) or more"},
 		{[]string{"--max-signups-per-ip", "-3"}, "--max-signups-per-ip -3"},
+		{[]string{"--max-key-changes", "-1"}, "--max-key-changes -1: want 0 (no limit) or more"},
 	} {
 		if err := runServer(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: got %v, want %q", c.args, err, c.want)

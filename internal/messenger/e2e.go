@@ -562,8 +562,11 @@ func (s *session) targetChanged() {
 	if !s.e2eOn() || s.target == "" {
 		return
 	}
-	if _, _, err := s.peerKey(s.target); err == nil {
+	switch _, _, err := s.peerKey(s.target); {
+	case err == nil:
 		s.noteConversation(s.target)
+	case errors.Is(err, errNoKey):
+		s.markPlain(s.target)
 	}
 	s.in.setPrompt(s.promptFor(s.target))
 }

@@ -184,6 +184,14 @@ func (s *session) openWord(q wire.Query, sender, word string, stored *wire.Relay
 		s.wordFailed(stored, describeOpenError(sender, err))
 		return
 	}
+	if m.SelfCopy {
+		s.e2e.mu.Lock()
+		mine := s.e2e.ownSeqs[m.Seq]
+		s.e2e.mu.Unlock()
+		if mine {
+			return // sent from this session
+		}
+	}
 	gap, err := s.checkReplay(sender, fromKey, m.Message)
 	if err != nil {
 		s.wordFailed(stored, "encrypted message from "+Sanitize(sender)+" rejected: "+replayReason(err))
@@ -192,14 +200,7 @@ func (s *session) openWord(q wire.Query, sender, word string, stored *wire.Relay
 	if stored != nil && !s.stored.received(stored.Seq) {
 		return // shown in an earlier session
 	}
-	if m.SelfCopy {
-		s.e2e.mu.Lock()
-		mine := s.e2e.ownSeqs[m.Seq]
-		s.e2e.mu.Unlock()
-		if mine {
-			return // sent from this session
-		}
-	} else if s.mutes.muted(sender) {
+	if !m.SelfCopy && s.mutes.muted(sender) {
 		return
 	}
 	if gap > 0 {

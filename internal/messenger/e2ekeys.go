@@ -262,11 +262,15 @@ func (k *Keys) update(fn func(*keyState) error) error {
 			return err
 		}
 	}
+	// Replay windows: this process keeps its own, read once when it
+	// opened the store, so two processes of the user that both receive a
+	// message (two sessions) each show it once. On disk, a window moves
+	// on to the furthest either process saw.
+	var mine map[string]*heldWindow
 	if k.st != nil {
-		// Replay windows are saved in batches (flushWindows); keep the
-		// ones this process moved on since.
-		for key, w := range k.st.windows {
-			if d, ok := st.windows[key]; !ok || w.w.Highest() > d.w.Highest() || w.used.After(d.used) {
+		mine = k.st.windows
+		for key, w := range mine {
+			if d, ok := st.windows[key]; !ok || w.w.Highest() >= d.w.Highest() {
 				st.windows[key] = w
 			}
 		}
@@ -277,6 +281,9 @@ func (k *Keys) update(fn func(*keyState) error) error {
 	st.prune(k.now())
 	if err := k.store.SaveState(st.encode()); err != nil {
 		return err
+	}
+	if mine != nil {
+		st.windows = mine
 	}
 	k.st = st
 	return nil

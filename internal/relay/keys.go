@@ -28,9 +28,35 @@ import (
 // watcher's last KEY or KEYCHANGE for a name always carries the bundle the
 // store holds, whatever order changes and fetches run in.
 
-// maxKeyWatches is how many names one session may watch; a GETKEY past it
-// is answered but watches nothing more.
-const maxKeyWatches = 512
+const (
+	// maxKeyWatches is how many names one session may watch; a GETKEY
+	// past it is answered but watches nothing more.
+	maxKeyWatches = 512
+	// setKeyBurst and setKeyInterval bound the SETKEYs one session gets
+	// checked: a burst of setKeyBurst, then one per setKeyInterval.
+	// Checking a signature costs far more than relaying a line; a client
+	// publishes once per log-in and per prekey rotation.
+	setKeyBurst    = 6
+	setKeyInterval = 10 * time.Second
+)
+
+// setKeyBudget is the generic cell rate algorithm for one session's
+// SETKEYs (see rateLimit). Reader goroutine only.
+type setKeyBudget struct{ tat time.Time }
+
+// take counts one SETKEY at now, or says how long until one is allowed.
+func (b *setKeyBudget) take(now time.Time) (time.Duration, bool) {
+	t := b.tat
+	if t.Before(now) {
+		t = now
+	}
+	t = t.Add(setKeyInterval)
+	if over := t.Sub(now) - setKeyBurst*setKeyInterval; over > 0 {
+		return over, false
+	}
+	b.tat = t
+	return 0, true
+}
 
 var (
 	lineKeySaved         = wire.MustFormat(wire.OK{Text: wire.ReasonKeySaved})
@@ -85,11 +111,17 @@ func (c *session) dispatchKeys(q wire.Query) bool {
 // SETKEY bundle token
 //
 // Answered OK <key saved>, also when the bundle is the one already
-// published, or NO <reason>: a bundle that does not verify, names another
-// user, or has a prekey that expired or lives more than 90 days; too many
-// changes within the hour; a server error.
+// published, or NO <reason>: too many SETKEYs from this session; a bundle
+// that does not verify, names another user, or has a prekey that expired
+// or lives more than 90 days; too many changes within the hour; a server
+// error.
 func (c *session) handleSetKey(q wire.SetKey) bool {
 	d := c.srv.keys
+	if wait, ok := c.setKeys.take(time.Now()); !ok {
+		c.logger().Info("key bundle not checked: too many from this session", "wait", wait)
+		c.send(c.format(wire.No{Reason: "too many key bundles sent, try again in " + waitText(wait)}, lineNoServerError))
+		return true
+	}
 	b, err := e2e.ParseBundle(q.Bundle)
 	if err != nil {
 		c.logger().Info("key bundle refused", "err", err)

@@ -143,18 +143,23 @@ func TestKeyQueriesOnlyOnSslm3(t *testing.T) {
 // that is not fresh is refused, and the session goes on.
 func TestKeyBundleRefused(t *testing.T) {
 	h := startKeys(t, keydir.Options{})
-	alice := h.DialKeys(t)
-	alice.SignUp("alice")
+	h.DialKeys(t).SignUp("alice")
 	h.Dial(t).SignUp("bob")
 
+	// Each in a session of its own: a session gets 6 SETKEYs checked at
+	// once (TestSetKeyBudget).
 	refuse := func(word, reason string) {
 		t.Helper()
+		alice := h.DialKeys(t)
+		alice.LogIn("alice")
 		alice.Send(wire.SetKey{Bundle: word, Token: alice.Token})
 		q := alice.MustNext()
 		no, ok := q.(wire.No)
 		if !ok || !regexp.MustCompile(reason).MatchString(no.Reason) {
 			t.Fatalf("SETKEY %.40s...: got %v, want NO matching %q", word, q, reason)
 		}
+		expectQuiet(alice)
+		alice.Conn.Close()
 	}
 	refuse(newBundle(t, "bob", week), `^the key bundle is for bob, not for alice$`)
 	refuse(newBundle(t, "Alice", week), `^the key bundle is for Alice, not for alice$`) // exactly as registered
@@ -162,8 +167,10 @@ func TestKeyBundleRefused(t *testing.T) {
 	refuse(newBundle(t, "alice", e2e.MaxSPKLifetime+time.Hour), `^invalid key bundle: .*90 days`)
 	refuse("hello", `^invalid key bundle: .*malformed`)
 	good := newBundle(t, "alice", week)
-	// Each character changed, one at a time: none verifies.
-	for i := range len(good) {
+	// A character changed in each field (version, identity keys, prekey
+	// id, prekey, expiry, name length, name, signature): none verifies.
+	// (internal/e2e's tests change every byte.)
+	for _, i := range []int{0, 13, 53, 88, 107, 140, 145, 147, 150, 173, 227, len(good) - 1} {
 		b := []byte(good)
 		if b[i] == 'A' {
 			b[i] = 'B'
@@ -174,12 +181,40 @@ func TestKeyBundleRefused(t *testing.T) {
 	}
 	refuse(good+"AA", `^invalid key bundle: `)
 	refuse(good[:len(good)-4], `^invalid key bundle: `)
-	expectQuiet(alice)
 	if _, ok := h.Keys.Get("alice"); ok || keysLog(t, h) != nil {
 		t.Fatal("a refused bundle was stored or logged")
 	}
+	alice := h.DialKeys(t)
+	alice.LogIn("alice")
 	alice.Send(wire.SetKey{Bundle: good, Token: alice.Token})
 	alice.Expect(wire.OK{Text: wire.ReasonKeySaved})
+}
+
+// A session gets 6 SETKEYs checked at once, then one every 10 s; past
+// that it is told to wait, without a signature checked, and goes on.
+func TestSetKeyBudget(t *testing.T) {
+	h := startKeys(t, keydir.Options{})
+	alice := h.DialKeys(t)
+	alice.SignUp("alice")
+	word := newBundle(t, "alice", week)
+	for range 6 {
+		alice.Send(wire.SetKey{Bundle: word, Token: alice.Token})
+		alice.Expect(wire.OK{Text: wire.ReasonKeySaved})
+	}
+	alice.Send(wire.SetKey{Bundle: newBundle(t, "alice", week), Token: alice.Token})
+	q := alice.MustNext()
+	if no, ok := q.(wire.No); !ok || !regexp.MustCompile(`^too many key bundles sent, try again in (9|10)s$`).MatchString(no.Reason) {
+		t.Fatalf("seventh SETKEY: %v", q)
+	}
+	expectQuiet(alice)
+	if now, _ := h.Keys.Get("alice"); now != word {
+		t.Fatal("the refused bundle was stored")
+	}
+	// Another session of the user has its own budget.
+	other := h.DialKeys(t)
+	other.LogIn("alice")
+	other.Send(wire.SetKey{Bundle: word, Token: other.Token})
+	other.Expect(wire.OK{Text: wire.ReasonKeySaved})
 }
 
 // A change reaches every sslm/3 session that fetched the name, with the new

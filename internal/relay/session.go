@@ -77,9 +77,12 @@ type session struct {
 	in    bool // logged in: on the hub
 
 	ext       bool        // the client negotiated ALPN sslm/2 or sslm/3: it speaks our extensions; set before the reader starts
-	keys      bool        // the client negotiated ALPN sslm/3: it may use the key directory (keys.go); set before the reader starts
 	uploading bool        // reader goroutine only: reads have an idle deadline
 	carbons   atomic.Bool // the client asked for copies of its user's DMs from other sessions
+
+	// The key directory (keys.go).
+	keys    bool         // the client negotiated ALPN sslm/3; set before the reader starts
+	setKeys setKeyBudget // reader goroutine only: how many SETKEYs it may still have checked
 }
 
 func newSession(s *Server, conn *tls.Conn, bc *batchConn) *session {
