@@ -115,7 +115,7 @@ func checkNoParts(t *testing.T, dir string) {
 // file of the spool holds neither a name nor any of the markers in the
 // contents, and the wire names are random .e2e names.
 func TestE2EFilesOneShot(t *testing.T) {
-	s := startKeyRelay(t)
+	s, logs, _ := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)
@@ -179,6 +179,13 @@ func TestE2EFilesOneShot(t *testing.T) {
 			if !isWireFileName(m.Name) {
 				t.Errorf("spool metadata %s: name %q is not a random .e2e name", f, m.Name)
 			}
+		}
+	}
+
+	// Nor does the server's log.
+	for _, m := range append(markers, "secret-") {
+		if strings.Contains(logs.String(), m) {
+			t.Fatalf("the server's log holds %s", m)
 		}
 	}
 
@@ -256,7 +263,7 @@ func tamperSpool(t *testing.T, s *relayServer, recipient string, edit func(i int
 // and the refused files are confirmed (they leave the queue) as
 // PROTOCOL.md says.
 func TestE2EFileTamperedRefused(t *testing.T) {
-	s := startKeyRelay(t)
+	s, _ := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)
@@ -308,7 +315,7 @@ func TestE2EFileTamperedRefused(t *testing.T) {
 // is refused before anything is sent; under prefer it goes [plain] with a
 // notice and arrives as it is.
 func TestE2EFileRequireKeyless(t *testing.T) {
-	s := startKeyRelay(t)
+	s, _ := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	ring.get(t, ca)
@@ -343,7 +350,7 @@ func TestE2EFileRequireKeyless(t *testing.T) {
 // TestE2EFileChat: :upload: in the chat seals to a keyed target and
 // :download: in the other's chat opens it under its real name.
 func TestE2EFileChat(t *testing.T) {
-	s := startKeyRelay(t)
+	s, _ := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)

@@ -35,6 +35,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleAckMsg(q) // offline.go
 	case wire.SetKey, wire.GetKey:
 		return c.dispatchKeys(q) // sslm/3 only (keys.go)
+	case wire.GroupMembers:
+		return c.handleGroupMembers() // sslm/3 only (groupmembers.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false

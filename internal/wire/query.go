@@ -553,6 +553,8 @@ func ParseClient(line []byte) (Query, error) {
 		return parseAckMsg(rest) // sslm/2 only: ext_offline.go
 	case "SETKEY", "GETKEY":
 		return parseKeyQuery(verb, rest) // sslm/3 only: ext_keys.go
+	case "GROUPMEMBERS":
+		return parseGroupMembers(rest) // sslm/3 only: ext_group.go
 	}
 	return nil, perr("", "unknown verb %.20q", verb)
 }

@@ -344,6 +344,8 @@ func ParseServer(line []byte) (Query, error) {
 		return parseAdminServer(verb, rest) // sslm/2 only, see ext_admin.go
 	case "KEY", "KEYCHANGE":
 		return parseKeyLine(verb, rest) // sslm/3 only: ext_keys.go
+	case "MEMBERS":
+		return parseMembers(rest) // sslm/3 only: ext_group.go
 	case "ENDF":
 		if rest != "ENDF ENDF" {
 			return nil, perr(verb, "want ENDF ENDF ENDF")
