@@ -115,7 +115,7 @@ func checkNoParts(t *testing.T, dir string) {
 // file of the spool holds neither a name nor any of the markers in the
 // contents, and the wire names are random .e2e names.
 func TestE2EFilesOneShot(t *testing.T) {
-	s, logs, _ := startKeyRelay(t)
+	s, logs := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)
