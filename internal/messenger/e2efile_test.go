@@ -382,3 +382,39 @@ func TestE2EFileChat(t *testing.T) {
 	})
 	checkNoParts(t, dir)
 }
+
+// TestE2EFilesOriginalClients: two original clients (no ALPN) still send
+// each other plaintext files through a server with the key directory, next
+// to an encrypted file between two of ours.
+func TestE2EFilesOriginalClients(t *testing.T) {
+	s, _ := startKeyRelay(t)
+	ring := newKeyring(t)
+	ca, cb := s.join(t, "alice", true), s.join(t, "bob", true)
+	ring.get(t, ca)
+	publishKey(t, cb, ring.get(t, cb))
+	ca.Close()
+	cb.Close()
+	p := filepath.Join(t.TempDir(), "ours.txt")
+	os.WriteFile(p, []byte("between ours"), 0o600)
+	if out, err := e2eUploadOneShot(t, s, ring, "alice", "bob", E2EPrefer, p); err != nil || !strings.Contains(out, "[e2e]") {
+		t.Fatalf("upload: %v\n%s", err, out)
+	}
+
+	carol, erin := s.Dial(t), s.Dial(t)
+	carol.SignUp("carol")
+	erin.SignUp("erin")
+	data := contentWith(100_000, nil)
+	carol.Upload("erin", "holiday.jpg", data)
+	files := erin.Download(true)
+	if len(files) != 1 || files[0].Header.Name != "holiday.jpg" || !bytes.Equal(files[0].Data, data) || files[0].Header.Sender != "carol" {
+		t.Fatalf("erin got %d files: %+v", len(files), files)
+	}
+
+	dir := t.TempDir()
+	if out, err := e2eDownloadOneShot(t, s, ring, "bob", dir); err != nil {
+		t.Fatalf("download: %v\n%s", err, out)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "ours.txt")); string(b) != "between ours" {
+		t.Errorf("bob got %q", b)
+	}
+}

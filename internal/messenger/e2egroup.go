@@ -197,4 +197,3 @@ func (s *session) showPlainGroup(q wire.RelayGroup) bool {
 	s.remember("[group] "+q.Sender+" [plain]", q.Text)
 	return true
 }
-
