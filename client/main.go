@@ -49,7 +49,7 @@ func newApp() *cli.App {
 	app := &cli.App{
 		Name:      "client",
 		Usage:     "chat on an SSL-Messager server",
-		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]",
+		UsageText: "client [options]\nclient [options] send --to NAME [TEXT...] (no TEXT: read from stdin)\nclient [options] upload --to NAME FILE...\nclient [options] download [--dir DIR]\nclient [options] keys export FILE | keys import [--force] FILE",
 		Description: `Logs in (or signs up with --signup), then sends every line you type to your
 target and prints what others send you. The server is verified against --ca
 (the ca.pem of the server's CA); verification is never skipped.
@@ -92,7 +92,22 @@ While chatting:
    :export: FILE        this session's conversation to a new FILE
    :passwd:             change your password; your other sessions are logged out
    :delete_account:     delete your account and the files waiting for it
+   :fingerprint:        your half of every safety number, to publish
+   :verify: NAME [DIGITS]  the safety number with NAME to compare; with NAME's
+                        published 30 digits (or the 60), check and mark verified
+   :trust: NAME         accept NAME's changed key without verifying it
+   :plaintext: NAME     allow plaintext to NAME, whose key vanished
    :help:               all commands
+
+End-to-end encryption (--e2e=prefer, the default): against a server with a
+key directory, direct messages to a user with a key are encrypted so the
+server cannot read them; to a user without one they go in plaintext, tagged
+[plain]. The prompt shows each conversation's state: "bob [e2e, verified]>".
+Your keys stay in --config-dir, locked with your password (or
+--key-passphrase-file / SSLM_KEY_PASSPHRASE); "keys export FILE" and
+"keys import FILE" move them to another device (export passphrase asked, or
+SSLM_EXPORT_PASSPHRASE). --e2e=require never sends plaintext; --e2e=off
+behaves as the original client.
 
 Messages sent to you while you were offline are shown once you log in, as
 "[sent 10:00, 30 Nov] alice: text"; --config-dir remembers which were shown, so

@@ -51,24 +51,39 @@ func newKeyring(t *testing.T) *testKeyring {
 	return &testKeyring{dir: t.TempDir(), keys: map[string]*Keys{}}
 }
 
-func (r *testKeyring) get(t *testing.T, c *Conn) *Keys { return r.getAs(t, c, "") }
+// get returns user's keys (the first process of user).
+func (r *testKeyring) get(t *testing.T, user string) *Keys { return r.getAs(t, user, "") }
 
 // getAs is get for another process of the user (instance != ""): the same
 // store opened again, as a second client process would.
-func (r *testKeyring) getAs(t *testing.T, c *Conn, instance string) *Keys {
+func (r *testKeyring) getAs(t *testing.T, user, instance string) *Keys {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	user := strings.ToLower(c.User())
+	user = strings.ToLower(user)
 	if k := r.keys[user+instance]; k != nil {
 		return k
 	}
-	k, err := OpenKeys(KeyStoreDir(r.dir, c.ServerCertSHA256(), user), user, "pw-of-"+user, true)
+	k, err := OpenKeys(KeyStoreDir(r.dir, "test-server", user), user, "pw-of-"+user, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.keys[user+instance] = k
 	return k
+}
+
+// open opens the key stores of users (before anything connects: under
+// the race detector each takes several seconds).
+func (r *testKeyring) open(t *testing.T, users ...string) *testKeyring {
+	t.Helper()
+	for _, u := range users {
+		user, instance, _ := strings.Cut(u, "#")
+		if instance != "" {
+			instance = "#" + instance
+		}
+		r.getAs(t, user, instance)
+	}
+	return r
 }
 
 // chat starts our client for user with its keys and waits until its
@@ -82,7 +97,7 @@ func (s *relayServer) chatAs(t *testing.T, ring *testKeyring, user, instance, ta
 	t.Helper()
 	_, exists := s.Accounts.Lookup(user)
 	c := s.join(t, user, !exists)
-	r := startRun(t, c, Options{Target: target, NoTimestamps: true, Keys: ring.getAs(t, c, instance), E2E: policy})
+	r := startRun(t, c, Options{Target: target, NoTimestamps: true, Keys: ring.getAs(t, user, instance), E2E: policy})
 	if policy != E2EOff {
 		relaytest.CheckFor(t, waitLimit, func() error {
 			if _, ok := s.Keys.Get(user); !ok {
@@ -170,11 +185,11 @@ func markers(t *testing.T, n int) []string {
 // sender's other session gets a copy it can open.
 func TestE2EDirectLiveOfflineRestartNoPlaintext(t *testing.T) {
 	s, logs := startKeyRelay(t)
-	ring := newKeyring(t)
+	ring := newKeyring(t).open(t, "alice", "alice#2", "bob")
 	bob := s.chat(t, ring, "bob", "alice", E2EPrefer)
 	alice := s.chat(t, ring, "alice", "bob", E2EPrefer)
 	alice2 := s.chatAs(t, ring, "alice", "#2", "carol", E2EPrefer) // alice's other client process
-	otherBob := s.rawAs(t, "bob", wire.ALPN) // a client that is not ours, logged in as bob
+	otherBob := s.rawAs(t, "bob", wire.ALPN)                       // a client that is not ours, logged in as bob
 	plainBob := record(otherBob)
 	waitOutput(t, alice.out, "bob [unverified]")
 
@@ -258,7 +273,7 @@ func TestE2EDirectLiveOfflineRestartNoPlaintext(t *testing.T) {
 // new key; before verification a change only warns.
 func TestE2EHostileKeySwap(t *testing.T) {
 	s, _ := startKeyRelay(t)
-	ring := newKeyring(t)
+	ring := newKeyring(t).open(t, "alice", "bob")
 	bob := s.chat(t, ring, "bob", "alice", E2EPrefer)
 	alice := s.chat(t, ring, "alice", "bob", E2EPrefer)
 	alice.typeLine(t, "first")
@@ -327,7 +342,7 @@ func TestE2EHostileKeySwap(t *testing.T) {
 // number skipped shows a gap.
 func TestE2EReplayAndGap(t *testing.T) {
 	s, _ := startKeyRelay(t)
-	ring := newKeyring(t)
+	ring := newKeyring(t).open(t, "alice", "bob")
 	bob := s.chat(t, ring, "bob", "alice", E2EPrefer)
 	tap := record(s.rawAs(t, "bob", wire.ALPN))
 	alice := s.chat(t, ring, "alice", "bob", E2EPrefer)
@@ -365,7 +380,7 @@ func TestE2EReplayAndGap(t *testing.T) {
 // from a contact whose key is pinned is marked as possibly forged.
 func TestE2ERequireAndOriginalClients(t *testing.T) {
 	s, _ := startKeyRelay(t)
-	ring := newKeyring(t)
+	ring := newKeyring(t).open(t, "alice", "bob", "carol")
 	olga := s.Dial(t) // the original protocol: no ALPN
 	olga.SignUp("olga")
 	olgaSaw := record(olga)
@@ -429,13 +444,13 @@ func TestE2ERequireAndOriginalClients(t *testing.T) {
 // --e2e=require refuses.
 func TestE2EServerWithoutDirectory(t *testing.T) {
 	s := startRelay(t)
-	ring := newKeyring(t)
+	ring := newKeyring(t).open(t, "alice", "bob", "carol")
 	cb := s.join(t, "bob", true)
-	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Keys: ring.get(t, cb)})
+	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Keys: ring.get(t, "bob")})
 	ca := s.join(t, "alice", true)
-	alice := startRun(t, ca, Options{Target: "bob", NoTimestamps: true, Keys: ring.get(t, ca)})
+	alice := startRun(t, ca, Options{Target: "bob", NoTimestamps: true, Keys: ring.get(t, "alice")})
 	cr := s.join(t, "carol", true)
-	carol := startRun(t, cr, Options{Target: "bob", NoTimestamps: true, Keys: ring.get(t, cr), E2E: E2ERequire})
+	carol := startRun(t, cr, Options{Target: "bob", NoTimestamps: true, Keys: ring.get(t, "carol"), E2E: E2ERequire})
 	s.waitOnline(t, "three", func(n []string) bool { return len(n) == 3 })
 	alice.typeLine(t, "as before")
 	waitOutput(t, bob.out, "alice: as before\n")
