@@ -82,7 +82,7 @@ func e2eUploadOneShot(t *testing.T, s *relayServer, ring *testKeyring, user, to 
 	t.Helper()
 	c := s.join(t, user, false)
 	var out bytes.Buffer
-	err := Upload(t.Context(), c, to, paths, TransferOptions{Out: &out, Keys: ring.get(t, c), E2E: policy})
+	err := Upload(t.Context(), c, to, paths, TransferOptions{Out: &out, Keys: ring.get(t, c.User()), E2E: policy})
 	return out.String(), err
 }
 
@@ -94,7 +94,7 @@ func e2eDownloadOneShot(t *testing.T, s *relayServer, ring *testKeyring, user, d
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	err := Download(ctx, c, dir, TransferOptions{Out: &out, Keys: ring.get(t, c), E2E: E2EPrefer})
+	err := Download(ctx, c, dir, TransferOptions{Out: &out, Keys: ring.get(t, c.User()), E2E: E2EPrefer})
 	return out.String(), err
 }
 
@@ -119,8 +119,8 @@ func TestE2EFilesOneShot(t *testing.T) {
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)
-	ring.get(t, ca)
-	publishKey(t, cb, ring.get(t, cb))
+	ring.get(t, ca.User())
+	publishKey(t, cb, ring.get(t, cb.User()))
 	ca.Close()
 	cb.Close()
 
@@ -267,8 +267,8 @@ func TestE2EFileTamperedRefused(t *testing.T) {
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)
-	ring.get(t, ca)
-	publishKey(t, cb, ring.get(t, cb))
+	ring.get(t, ca.User())
+	publishKey(t, cb, ring.get(t, cb.User()))
 	ca.Close()
 	cb.Close()
 	src := t.TempDir()
@@ -318,7 +318,7 @@ func TestE2EFileRequireKeyless(t *testing.T) {
 	s, _ := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca := s.join(t, "alice", true)
-	ring.get(t, ca)
+	ring.get(t, ca.User())
 	ca.Close()
 	s.join(t, "carol", true).Close() // no key published
 	p := filepath.Join(t.TempDir(), "note.txt")
@@ -355,8 +355,8 @@ func TestE2EFileChat(t *testing.T) {
 	ca := s.join(t, "alice", true)
 	cb := s.join(t, "bob", true)
 	dir := t.TempDir()
-	alice := startRun(t, ca, Options{Target: "bob", NoTimestamps: true, Keys: ring.get(t, ca)})
-	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Keys: ring.get(t, cb), Downloads: dir})
+	alice := startRun(t, ca, Options{Target: "bob", NoTimestamps: true, Keys: ring.get(t, ca.User())})
+	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Keys: ring.get(t, cb.User()), Downloads: dir})
 	s.waitOnline(t, "alice and bob", func(n []string) bool { return len(n) == 2 })
 	bob.typeLine(t, ":fingerprint:")
 	waitOutput(t, bob.out, "safety-number half")
@@ -390,8 +390,8 @@ func TestE2EFilesOriginalClients(t *testing.T) {
 	s, _ := startKeyRelay(t)
 	ring := newKeyring(t)
 	ca, cb := s.join(t, "alice", true), s.join(t, "bob", true)
-	ring.get(t, ca)
-	publishKey(t, cb, ring.get(t, cb))
+	ring.get(t, ca.User())
+	publishKey(t, cb, ring.get(t, cb.User()))
 	ca.Close()
 	cb.Close()
 	p := filepath.Join(t.TempDir(), "ours.txt")

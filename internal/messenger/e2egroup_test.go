@@ -18,13 +18,13 @@ func TestE2EGroup(t *testing.T) {
 	carol := s.Dial(t)
 	carol.SignUp("carol")
 	carol.Send(wire.Group{Token: carol.Token})
-	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Group: true, Keys: ring.get(t, cb)})
-	dave := startRun(t, cd, Options{Target: "alice", NoTimestamps: true, Group: true, Keys: ring.get(t, cd)})
+	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Group: true, Keys: ring.get(t, cb.User())})
+	dave := startRun(t, cd, Options{Target: "alice", NoTimestamps: true, Group: true, Keys: ring.get(t, cd.User())})
 	bob.typeLine(t, ":fingerprint:")
 	waitOutput(t, bob.out, "safety-number half")
 	dave.typeLine(t, ":fingerprint:")
 	waitOutput(t, dave.out, "safety-number half")
-	alice := startRun(t, ca, Options{Target: "bob", NoTimestamps: true, Group: true, Keys: ring.get(t, ca)})
+	alice := startRun(t, ca, Options{Target: "bob", NoTimestamps: true, Group: true, Keys: ring.get(t, ca.User())})
 	s.waitOnline(t, "four", func(n []string) bool { return len(n) == 4 })
 
 	const secret = "group secret 7f3a"
