@@ -428,10 +428,15 @@ func runDownload(cc *cli.Context) error {
 // oneShot logs in and runs a file command with progress lines on stdout
 // and bars on stderr when it is a terminal.
 func oneShot(cc *cli.Context, run func(context.Context, *messenger.Conn, messenger.TransferOptions) error) error {
-	ctx, con, conn, done, err := openSession(cc)
+	var creds credentials
+	ctx, con, conn, done, err := openSessionKeep(cc, &creds)
 	if err != nil {
 		return err
 	}
 	defer done()
-	return runError(run(ctx, conn, messenger.TransferOptions{Out: con.out, Progress: con.progress()}))
+	keys, policy, err := openKeys(cc, con, conn, creds.pass) // uploads sealed, downloads opened
+	if err != nil {
+		return err
+	}
+	return runError(run(ctx, conn, messenger.TransferOptions{Out: con.out, Progress: con.progress(), Keys: keys, E2E: policy}))
 }

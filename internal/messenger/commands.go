@@ -87,6 +87,7 @@ func init() {
 		{name: "fingerprint", help: "show your half of every safety number (30 digits) to publish where your contacts can read it", run: cmdFingerprint},
 		{name: "verify", arg: "NAME [DIGITS]", takesArg: true, help: "show the safety number with NAME to compare (by phone, in person); with NAME's published 30 digits (or the 60 read out), check them and mark NAME verified", run: cmdVerify},
 		{name: "trust", arg: "NAME", takesArg: true, help: "accept NAME's changed key without verifying it (sending was blocked)", run: cmdTrust},
+		{name: "plain_group", arg: "TEXT", takesArg: true, help: "send TEXT to group chat in plaintext, to every member (the server can read it); group chat lines are otherwise end-to-end encrypted to each member with a key", run: cmdPlainGroup},
 		{name: "plaintext", arg: "NAME", takesArg: true, help: "allow plaintext to NAME, whose key vanished from the directory (the server can read it)", run: cmdPlaintext},
 		{name: "delete_account", help: "delete your account and the files waiting for it (asks your password)", run: cmdDeleteAccount},
 	}

@@ -79,6 +79,8 @@ type downloader struct {
 	// (the chat session's handle); nil skips messages and fails on the
 	// rest. done ends the download.
 	other func(wire.Query) (done bool, err error)
+	// e2e opens encrypted files (e2efile.go); nil: saved as they come.
+	e2e *fileOpener
 	// cutShort says the one-shot session ended before the server
 	// confirmed the quit: finish does not report a clean download.
 	cutShort bool
@@ -180,7 +182,7 @@ func (d *downloader) between(q wire.Query, where string) error {
 		return nil
 	}
 	switch q := q.(type) {
-	case wire.Check, wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline, wire.RelayQueued:
+	case wire.Check, wire.Relay, wire.RelayGroup, wire.Carbon, wire.NotOnline, wire.RelayQueued, wire.Key, wire.KeyChange:
 		return nil
 	case wire.End:
 		return &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
@@ -265,6 +267,9 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 		d.again++
 		d.out.linef("already saved %s (%s, sha256 ok); confirmed", desc, humanSize(h.Size))
 		return true, nil
+	}
+	if werr == nil && d.sealed(h) {
+		return d.openSealed(h, f, sum), nil // e2efile.go; f is removed below
 	}
 	ok := d.save(f, werr, name, desc, h.Size, h.ID, sum)
 	f = nil // closed, named or removed by save

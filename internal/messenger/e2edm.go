@@ -148,6 +148,8 @@ func (s *session) e2eShow(q wire.Query) bool {
 			// Sealed to the recipient: the self-copy shows it.
 			return true
 		}
+	case wire.RelayGroup:
+		return s.showPlainGroup(q) // e2egroup.go
 	}
 	return false
 }
@@ -217,6 +219,8 @@ func (s *session) openWord(q wire.Query, sender, word string, stored *wire.Relay
 			return // parts are missing still
 		}
 		s.showOpened(sender, m, string(text), stored)
+	case e2e.KindGroup:
+		s.showGroupOpened(sender, m, stored) // e2egroup.go
 	default:
 		s.out.line("! encrypted " + m.Kind.String() + " from " + Sanitize(sender) + " not shown: this client does not handle it yet")
 	}

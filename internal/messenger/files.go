@@ -39,8 +39,12 @@ func cmdUpload(s *session, arg string) (bool, error) {
 		return false, nil
 	}
 	defer lf.f.Close()
+	tag, ok, err := s.e2eUpload(lf, to) // e2efile.go
+	if !ok {
+		return false, err
+	}
 	name, who := displayName(lf.name), Sanitize(to)
-	s.out.linef("uploading %s (%s) to %s…", name, humanSize(lf.size), who)
+	s.out.linef("uploading %s (%s) to %s%s…", name, humanSize(lf.size), who, tag)
 
 	answers := make(chan wire.Query, 2)
 	s.fileMu.Lock()
@@ -190,6 +194,7 @@ func (s *session) receiveFiles(count int) error {
 		// not saved; it stays on the server.
 		prepareDownloads(s.downloads)
 		s.dl = newDownloader(s.c, s.downloads, s.out)
+		s.dl.e2e = s.sessionFileOpener() // e2efile.go
 	}
 	s.dl.other = s.handleServer
 	s.dl.startRound(count)
@@ -215,7 +220,7 @@ func (s *session) receiveFiles(count int) error {
 // endRound runs in the receiver on CMD <file send complete>: it asks for
 // more after a full round, or ends the download.
 func (s *session) endRound() {
-	if s.dl.more() {
+	if s.dl.more() || s.dl.retryHeld() {
 		s.sendq.push(s.getQuery())
 		return
 	}

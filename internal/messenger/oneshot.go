@@ -20,6 +20,10 @@ type TransferOptions struct {
 	Out io.Writer
 	// Progress receives progress bars; nil shows none.
 	Progress io.Writer
+	// Keys and E2E: end-to-end encryption of uploads and decryption of
+	// downloads (e2efile.go), as SendOptions; Keys nil: plaintext.
+	Keys *Keys
+	E2E  E2EPolicy
 
 	// syncDir replaces durable.SyncDir for Download (tests make it fail).
 	syncDir func(dir string) error
@@ -83,6 +87,10 @@ func Upload(ctx context.Context, c *Conn, to string, paths []string, opts Transf
 			return false
 		})
 	}
+	seal, err := oneShotUploadKey(c, opts, to, p) // e2efile.go
+	if err != nil {
+		return err
+	}
 	var delivered []string
 	partial := func(err error, at int) error {
 		if len(paths) < 2 {
@@ -99,8 +107,17 @@ func Upload(ctx context.Context, c *Conn, to string, paths []string, opts Transf
 		if err != nil {
 			return partial(fmt.Errorf("cannot upload %s: %w", displayName(path), err), i)
 		}
-		name, who := displayName(lf.name), Sanitize(to)
-		p.linef("uploading %s (%s) to %s…", name, humanSize(lf.size), who)
+		name, who, tag := displayName(lf.name), Sanitize(to), ""
+		if seal != nil {
+			if err := lf.sealFor(opts.Keys.id, c.user, seal); err != nil {
+				lf.f.Close()
+				return partial(fmt.Errorf("cannot upload %s: %w", name, err), i)
+			}
+			tag = " [e2e]"
+		} else if opts.Keys != nil && opts.E2E != E2EOff && c.KeyDirectory() {
+			tag = " [plain]"
+		}
+		p.linef("uploading %s (%s) to %s%s…", name, humanSize(lf.size), who, tag)
 		err = c.uploadFile(lf, to, await, p, ctx.Done())
 		lf.f.Close()
 		if err != nil {
@@ -165,6 +182,9 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 	if opts.syncDir != nil {
 		d.syncDir = opts.syncDir
 	}
+	if opts.Keys != nil && opts.E2E != E2EOff && c.KeyDirectory() {
+		d.e2e = oneShotFileOpener(c, opts.Keys) // e2efile.go
+	}
 	for {
 		var get wire.Query = wire.Get{Ack: true, Token: c.token}
 		if c.ext {
@@ -204,7 +224,12 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 			return fail(err)
 		}
 		if !d.more() {
-			break
+			if !d.retryHeld() {
+				break
+			}
+			if err := d.e2e.fetchHeld(c, opts.Keys); err != nil { // e2efile.go
+				return fail(err)
+			}
 		}
 	}
 	// Quit before the summary: a session the server ended instead (it is

@@ -396,7 +396,7 @@ func (s *session) handleServer(q wire.Query) (done bool, err error) {
 		if !s.deliverUploadAnswer(q) {
 			s.out.line("! upload refused: " + Sanitize(q.Reason))
 		}
-	case wire.OK, wire.No, wire.Pong:
+	case wire.OK, wire.No, wire.Pong, wire.Members:
 		if !s.deliverReply(q) {
 			s.out.line("! unexpected answer from the server: " + Sanitize(q.Verb()))
 		}
@@ -634,6 +634,9 @@ func (s *session) sendText(text string) error {
 	var q wire.Query
 	label := "you → [group]"
 	if s.group {
+		if handled, err := s.sendGroupE2E(text); handled || err != nil { // e2egroup.go
+			return err
+		}
 		q = wire.GroupMsg{Sender: s.c.user, Text: text, Token: s.c.token}
 	} else {
 		handled, tag, err := s.sendDirect(s.target, text) // e2edm.go

@@ -102,6 +102,9 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 				d.out.linef("already saved %s (%s, sha256 ok); confirmed", desc, humanSize(h.Size))
 				return true, q.ID, nil
 			}
+			if fh := (wire.FileHeader{Name: h.Name, Size: h.Size, Sender: h.Sender, ID: q.ID, SHA256: q.SHA256}); werr == nil && d.sealed(fh) {
+				return d.openSealed(fh, f, sum), q.ID, nil // e2efile.go; f is removed below
+			}
 			ok := d.save(f, werr, name, desc, h.Size, q.ID, sum)
 			f = nil // closed, named or removed by save
 			return ok, q.ID, nil

@@ -34,8 +34,9 @@ func (e *UploadFailedError) Error() string {
 type localFile struct {
 	f    *os.File
 	path string // as given, for messages
-	name string // base name sent to the server
+	name string // base name (sent to the server unless sealed)
 	size int64
+	seal *fileSeal // end to end: how it is encrypted (e2efile.go); nil plaintext
 }
 
 // openUpload opens path for upload. It refuses, before anything is sent,
@@ -95,7 +96,7 @@ type awaitFunc func(time.Duration) (wire.Query, error)
 // answer or a failure while the data is sent closes the connection, which
 // is then out of step. abort (may be nil) stops the upload.
 func (c *Conn) uploadFile(lf *localFile, to string, await awaitFunc, p *printer, abort <-chan struct{}) error {
-	begin, err := wire.Format(wire.Upload{Name: lf.name, Target: to, Size: lf.size, Token: c.token})
+	begin, err := wire.Format(wire.Upload{Name: lf.wireName(), Target: to, Size: lf.wireSize(), Token: c.token})
 	if err != nil {
 		return fmt.Errorf("cannot send %s: %w", Sanitize(lf.name), err)
 	}
@@ -151,6 +152,9 @@ func (c *Conn) uploadFile(lf *localFile, to string, await awaitFunc, p *printer,
 
 // streamLocked writes exactly lf.size bytes of lf; c.wmu is held.
 func (c *Conn) streamLocked(lf *localFile, p *printer, abort <-chan struct{}) error {
+	if lf.seal != nil {
+		return c.streamSealedLocked(lf, p, abort) // e2efile.go
+	}
 	bufp := transferBufs.Get().(*[]byte)
 	defer transferBufs.Put(bufp)
 	buf := *bufp

@@ -39,6 +39,8 @@ func (c *session) dispatch(q wire.Query) bool {
 		return c.handleGetLive() // sslm/2 only (stream.go)
 	case wire.Push:
 		return c.handlePush() // sslm/2 only (stream.go)
+	case wire.GroupMembers:
+		return c.handleGroupMembers() // sslm/3 only (groupmembers.go)
 	case wire.UploadEnd:
 		c.fail(wire.ReasonProtocol, "ENDF without an upload", "ENDF")
 		return false

@@ -555,6 +555,8 @@ func ParseClient(line []byte) (Query, error) {
 		return parseKeyQuery(verb, rest) // sslm/3 only: ext_keys.go
 	case "GETLIVE", "PUSH":
 		return parseStreamQuery(verb, rest) // sslm/2 only: ext_stream.go
+	case "GROUPMEMBERS":
+		return parseGroupMembers(rest) // sslm/3 only: ext_group.go
 	}
 	return nil, perr("", "unknown verb %.20q", verb)
 }

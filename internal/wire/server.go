@@ -346,6 +346,8 @@ func ParseServer(line []byte) (Query, error) {
 		return parseKeyLine(verb, rest) // sslm/3 only: ext_keys.go
 	case "STREAMF", "CHUNK", "STREAMEND", "STREAMABORT":
 		return parseStreamLine(verb, rest) // sslm/2 only: ext_stream.go
+	case "MEMBERS":
+		return parseMembers(rest) // sslm/3 only: ext_group.go
 	case "ENDF":
 		if rest != "ENDF ENDF" {
 			return nil, perr(verb, "want ENDF ENDF ENDF")

@@ -284,6 +284,10 @@ func runFile(ctx context.Context, e *env, p fileParams) (*Result, error) {
 		f.StreamMBps = mbps(d)
 	}
 
+	if err := measureE2EUpload(ctx, a, b, p, f, min(up, up2)); err != nil { // filee2e.go
+		return fail("encrypted upload", err)
+	}
+
 	// Verify, off the clock: the server's hash of both uploads, the bytes
 	// counted, and the file written.
 	wantSHA, err := streamSHA(ctx, p.Seed, p.Size)

@@ -94,7 +94,13 @@ type FileStats struct {
 	StreamMBps  float64 `json:"stream_mbps,omitempty"`
 	StreamRatio float64 `json:"stream_ratio,omitempty"`
 	StreamNote  string  `json:"stream_note,omitempty"`
-	Verified    bool    `json:"verified"`
+	// UploadE2E* is the end-to-end encrypted upload (filee2e.go), its
+	// rate in plaintext bytes, and its ratio to the better plaintext
+	// upload.
+	UploadE2ESec   float64 `json:"upload_e2e_sec,omitempty"`
+	UploadE2EMBps  float64 `json:"upload_e2e_mbps,omitempty"`
+	UploadE2ERatio float64 `json:"upload_e2e_ratio,omitempty"`
+	Verified       bool    `json:"verified"`
 }
 
 // GroupDLStats is the outcome of groupdl. "Others" are the members that
@@ -231,6 +237,9 @@ func (r *Result) print(w io.Writer, asJSON bool) {
 		row("download, discard", "%.1f MB/s (%.2f s)%s", f.DownloadMBps, f.DownloadSec, ratio(f.DownloadRatio, "TLS ceiling"))
 		row("download into file+fsync", "%.1f MB/s (%.2f s; its upload %.2f s)%s", f.DownloadFileMBps, f.DownloadFileSec, f.Upload2Sec, ratio(f.DownloadFileRatio, "TLS+file ceiling"))
 		row("end to end, store-and-forward", "%.1f MB/s%s", f.EndToEndMBps, ratio(f.EndToEndRatio, "TLS+file ceiling"))
+		if f.UploadE2EMBps > 0 {
+			row("upload, end-to-end encrypted", "%.1f MB/s of plaintext (%.2f s)%s", f.UploadE2EMBps, f.UploadE2ESec, ratio(f.UploadE2ERatio, "plaintext upload"))
+		}
 		if f.StreamNote != "" {
 			row("end to end, streaming", "%s", f.StreamNote)
 		} else {

@@ -201,7 +201,8 @@ func TestFile(t *testing.T) {
 	}
 	for name, v := range map[string]float64{"upload": f.UploadMBps, "download": f.DownloadMBps, "file": f.DownloadFileMBps,
 		"e2e": f.EndToEndMBps, "ceiling1": f.CeilingTLSMBps, "ceiling2": f.CeilingFileMBps, "ceiling3": f.CeilingFromFileMBps,
-		"ratio": f.UploadRatio, "e2e ratio": f.EndToEndRatio} {
+		"ratio": f.UploadRatio, "e2e ratio": f.EndToEndRatio, "encrypted upload": f.UploadE2EMBps,
+		"encrypted upload ratio": f.UploadE2ERatio} {
 		if v <= 0 {
 			t.Errorf("%s is %v", name, v)
 		}

@@ -35,11 +35,11 @@ func TestJudgeChat(t *testing.T) {
 
 func TestFileRows(t *testing.T) {
 	f := &FileStats{CeilingFileMBps: 1000, CeilingFromFileMBps: 950, UploadMBps: 900, DownloadFileMBps: 899,
-		EndToEndMBps: 450, StreamNote: streamNotMeasured}
+		EndToEndMBps: 450, StreamNote: streamNotMeasured, UploadE2EMBps: 765, UploadE2ERatio: 0.85}
 	want := []struct {
 		ratio float64
 		mark  string
-	}{{1, markNoTarget}, {0.95, markNoTarget}, {0.9, markPass}, {0.899, markMiss}, {0.45, markNoTarget}, {0, markNotMeasured}}
+	}{{1, markNoTarget}, {0.95, markNoTarget}, {0.9, markPass}, {0.899, markMiss}, {0.45, markNoTarget}, {0, markNotMeasured}, {0.85, markPass}}
 	rows := fileRows(f)
 	if len(rows) != len(want) {
 		t.Fatalf("%d rows, want %d", len(rows), len(want))
@@ -58,6 +58,11 @@ func TestFileRows(t *testing.T) {
 	f.StreamMBps = 799
 	if r := fileRows(f)[5]; r.Mark != markMiss {
 		t.Errorf("stream at 79.9%%: %+v", r)
+	}
+	// The encrypted upload is judged against the plaintext upload: 85%.
+	f.UploadE2ERatio = 0.849
+	if r := fileRows(f)[6]; r.Mark != markMiss || r.Target != targetE2EUploadRatio {
+		t.Errorf("encrypted upload at 84.9%%: %+v", r)
 	}
 	f.CeilingFileMBps = 0
 	if r := fileRows(f)[2]; r.Mark != markUnknown || r.Ratio != 0 {
