@@ -366,6 +366,7 @@ func runServer(t *testing.T, bin string, f serverFiles, listen string) *serverPr
 		"--users", f.users, "--spool", f.spool,
 		"--cert", filepath.Join(f.certs, pki.ServerCertFile), "--key", filepath.Join(f.certs, pki.ServerKeyFile),
 		"--hash-cost", "4", "--log-level", "warn")
+	p.cmd.Dir = t.TempDir() // the data paths not given (offline, key directory) land there
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

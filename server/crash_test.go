@@ -98,6 +98,7 @@ func (st *serverState) start(t *testing.T, extra ...string) *serverProc {
 		"--cert", filepath.Join(st.certs, pki.ServerCertFile), "--key", filepath.Join(st.certs, pki.ServerKeyFile),
 		"--hash-cost", "4", "--log-level", "warn")
 	p.cmd.Args = append(p.cmd.Args, extra...)
+	p.cmd.Dir = t.TempDir() // the data paths not given (offline, key directory) land there
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -312,6 +313,7 @@ func TestBadFlags(t *testing.T) {
 	for _, flag := range []string{"--max-queued-files", "--spool-max", "--min-free-disk"} {
 		dir := t.TempDir()
 		cmd := exec.Command(serverBinary(t), flag, "-1", "--users", filepath.Join(dir, "users.csv"), "--spool", filepath.Join(dir, "spool"))
+		cmd.Dir = dir
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "error: "+flag) || !strings.Contains(string(out), "-1") {

@@ -13,7 +13,11 @@ import (
 // here fails before the server listens.
 func runServer(t *testing.T, args ...string) error {
 	t.Helper()
-	return newApp().Run(append([]string{"server", "--listen", "127.0.0.1:0", "--log-level", "error"}, args...))
+	// The data paths a test does not give land in its own directory, not
+	// the source tree (a flag given twice takes the last value).
+	dir := t.TempDir()
+	return newApp().Run(append([]string{"server", "--listen", "127.0.0.1:0", "--log-level", "error",
+		"--offline", filepath.Join(dir, "offline"), "--key-dir", filepath.Join(dir, "keys")}, args...))
 }
 
 func TestExpiredCertificateRefused(t *testing.T) {
