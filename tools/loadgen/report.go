@@ -92,9 +92,19 @@ type FileStats struct {
 	// StreamMBps is end-to-end streaming (streamEndToEnd), StreamRatio
 	// against the TLS+file ceiling; StreamNote says why it is missing.
 	StreamMBps  float64 `json:"stream_mbps,omitempty"`
+	StreamSec   float64 `json:"stream_sec,omitempty"`
 	StreamRatio float64 `json:"stream_ratio,omitempty"`
 	StreamNote  string  `json:"stream_note,omitempty"`
-	Verified    bool    `json:"verified"`
+	// Server memory while streaming: a small file (StreamSmallSize
+	// bytes) is streamed first, then the full one; each *RSSGrowthKB is
+	// the server's peak resident memory during that transfer less its
+	// resident memory before it (0 without the server's PID, which
+	// StreamRSSKnown says).
+	StreamSmallSize        int64 `json:"stream_small_size,omitempty"`
+	StreamSmallRSSGrowthKB int64 `json:"stream_small_rss_growth_kb"`
+	StreamRSSGrowthKB      int64 `json:"stream_rss_growth_kb"`
+	StreamRSSKnown         bool  `json:"stream_rss_known"`
+	Verified               bool  `json:"verified"`
 }
 
 // GroupDLStats is the outcome of groupdl. "Others" are the members that
@@ -234,7 +244,10 @@ func (r *Result) print(w io.Writer, asJSON bool) {
 		if f.StreamNote != "" {
 			row("end to end, streaming", "%s", f.StreamNote)
 		} else {
-			row("end to end, streaming", "%.1f MB/s%s", f.StreamMBps, ratio(f.StreamRatio, "TLS+file ceiling"))
+			row("end to end, streaming", "%.1f MB/s (%.2f s)%s", f.StreamMBps, f.StreamSec, ratio(f.StreamRatio, "TLS+file ceiling"))
+		}
+		if f.StreamRSSKnown {
+			row("server memory, streaming", "%s", f.streamMemory())
 		}
 		if f.CeilingTLSMBps > 0 {
 			row("ceiling 1: TLS stream", "%.1f MB/s", f.CeilingTLSMBps)
