@@ -30,8 +30,7 @@ var (
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
 // Read is the session's view of its connection for the wire.Reader. While
-// an upload runs, every read must make progress within UploadIdleTimeout
-// (at most an eighth more: see below).
+// an upload runs, every read must make progress within UploadIdleTimeout.
 func (c *session) Read(p []byte) (int, error) {
 	if c.uploading {
 		wait := c.srv.conf().UploadIdleTimeout
@@ -40,24 +39,9 @@ func (c *session) Read(p []byte) (int, error) {
 			// pauses, so that a stream to the recipient does not wait.
 			wait = min(wait, quietWait)
 		}
-		// A flowing upload makes tens of reads per millisecond: the
-		// deadline moves only when less than wait is left (or more than
-		// wait plus an eighth, when the wait just got shorter), so a read
-		// times out after wait to wait*9/8 without data.
-		now := time.Now()
-		if left := c.readDeadline.Sub(now); left < wait || left > wait+wait/8 {
-			c.readDeadline = now.Add(wait + wait/8)
-			c.conn.SetReadDeadline(c.readDeadline)
-		}
+		c.conn.SetReadDeadline(time.Now().Add(wait))
 	}
 	return c.conn.Read(p)
-}
-
-// endUploadReads clears the deadline of the upload's reads.
-func (c *session) endUploadReads() {
-	c.uploading = false
-	c.readDeadline = time.Time{}
-	c.conn.SetReadDeadline(time.Time{})
 }
 
 // quietWait is how long an upload's reader waits for more data before it
@@ -113,7 +97,10 @@ func (c *session) handleUpload(q wire.Upload) bool {
 	}
 
 	c.uploading = true
-	defer c.endUploadReads()
+	defer func() {
+		c.uploading = false
+		c.conn.SetReadDeadline(time.Time{})
+	}()
 	bufp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bufp)
 	if sentinel {
@@ -316,7 +303,10 @@ func uploadEnds(token string) [][]byte {
 // ends the session (with an END line when the client is to blame).
 func (c *session) discardUpload(token string) bool {
 	c.uploading = true
-	defer c.endUploadReads()
+	defer func() {
+		c.uploading = false
+		c.conn.SetReadDeadline(time.Time{})
+	}()
 	_, _, err := c.r.CopyUntil(io.Discard, uploadEnds(token), wire.MaxFileSize)
 	switch {
 	case err == nil:

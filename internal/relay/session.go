@@ -78,12 +78,11 @@ type session struct {
 	token string
 	in    bool // logged in: on the hub
 
-	ext          bool        // the client negotiated ALPN sslm/2 or sslm/3: it speaks our extensions; set before the reader starts
-	uploading    bool        // reader goroutine only: reads have an idle deadline
-	holding      bool        // reader goroutine only: an upload holds part of a buffer (files.go)
-	readDeadline time.Time   // reader goroutine only: the deadline an upload's reads last set (files.go); zero outside one
-	carbons      atomic.Bool // the client asked for copies of its user's DMs from other sessions
-	push         atomic.Bool // the client asked for uploads to its user streamed as they arrive (stream.go)
+	ext       bool        // the client negotiated ALPN sslm/2 or sslm/3: it speaks our extensions; set before the reader starts
+	uploading bool        // reader goroutine only: reads have an idle deadline
+	holding   bool        // reader goroutine only: an upload holds part of a buffer (files.go)
+	carbons   atomic.Bool // the client asked for copies of its user's DMs from other sessions
+	push      atomic.Bool // the client asked for uploads to its user streamed as they arrive (stream.go)
 
 	// The key directory (keys.go).
 	keys    bool         // the client negotiated ALPN sslm/3; set before the reader starts
