@@ -103,6 +103,7 @@ type FileStats struct {
 	StreamSmallSize        int64 `json:"stream_small_size,omitempty"`
 	StreamSmallRSSGrowthKB int64 `json:"stream_small_rss_growth_kb"`
 	StreamRSSGrowthKB      int64 `json:"stream_rss_growth_kb"`
+	StreamRSSPeakKB        int64 `json:"stream_rss_peak_kb"` // the peak during the full stream
 	StreamRSSKnown         bool  `json:"stream_rss_known"`
 	Verified               bool  `json:"verified"`
 }

@@ -209,7 +209,7 @@ func TestFile(t *testing.T) {
 	// The streaming row holds a figure: a real sslm/2 recipient got the
 	// file streamed, checked its hash and confirmed it, and the server's
 	// memory was sampled (its PID here is the test's own).
-	if f.StreamNote != "" || f.StreamMBps <= 0 || f.StreamRatio <= 0 || f.StreamSmallSize != 300001/16 || !f.StreamRSSKnown {
+	if f.StreamNote != "" || f.StreamMBps <= 0 || f.StreamRatio <= 0 || f.StreamSmallSize != 300001/16 || !f.StreamRSSKnown || f.StreamRSSPeakKB <= 0 {
 		t.Errorf("streaming: note %q, %v MB/s, ratio %v, small %d, memory known %v",
 			f.StreamNote, f.StreamMBps, f.StreamRatio, f.StreamSmallSize, f.StreamRSSKnown)
 	}
@@ -320,7 +320,7 @@ func TestSuiteQuick(t *testing.T) {
 		`(?m)^group 20x100 @100/s +[0-9.]+ +[0-9.]+ +[0-9.]+x +≤1\.10x +(pass|MISS) +`,
 		`(?m)^file 1MiB: each leg against the TLS-into-file ceiling`,
 		`(?m)^end to end, streaming +[0-9.]+ +[0-9]+% +≥80% +(pass|MISS)$`,
-		`(?m)^  server memory, streaming +peak RSS \+-?[0-9]+ KiB streaming [0-9.]+ MB, \+-?[0-9]+ KiB streaming 1\.0 MB: flat `,
+		`(?m)^  server memory, streaming +peak RSS \+-?[0-9]+ KiB streaming [0-9.]+ MB, \+-?[0-9]+ KiB streaming 1\.0 MB \(peak [0-9]+ KiB\): flat `,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output lacks %s", re)

@@ -55,6 +55,7 @@ func (f *FileStats) measureStreaming(ctx context.Context, e *env, a, b *fileClie
 		f.StreamRSSKnown = true
 		f.StreamSmallRSSGrowthKB = (rs.rssPeak - rs.rssBefore) >> 10
 		f.StreamRSSGrowthKB = (rf.rssPeak - rf.rssBefore) >> 10
+		f.StreamRSSPeakKB = rf.rssPeak >> 10
 	}
 	// Off the clock: what the recipient wrote is the data sent.
 	for _, r := range []struct {
@@ -85,9 +86,9 @@ func (f *FileStats) streamMemory() string {
 	if !f.StreamMemoryFlat() {
 		verdict = "NOT flat"
 	}
-	return fmt.Sprintf("peak RSS +%d KiB streaming %.1f MB, +%d KiB streaming %.1f MB: %s (allowed: +%d KiB more)",
+	return fmt.Sprintf("peak RSS +%d KiB streaming %.1f MB, +%d KiB streaming %.1f MB (peak %d KiB): %s (allowed: +%d KiB more)",
 		f.StreamSmallRSSGrowthKB, float64(f.StreamSmallSize)/megabyte, f.StreamRSSGrowthKB, float64(f.Size)/megabyte,
-		verdict, streamFlatSlack>>10)
+		f.StreamRSSPeakKB, verdict, streamFlatSlack>>10)
 }
 
 // streamPingNonce is the nonce of the PING that confirms the recipient's
