@@ -163,6 +163,8 @@ func (fc *fileClient) wait(ctx context.Context) (fileEvent, error) {
 // bytes (CMD <get> to "file send complete"), a second upload, then a
 // download into a temporary file that is fsynced before the clock stops.
 // The end-to-end rate is size / (second upload + download into file).
+// Then it streams a file of a sixteenth of the size and one of the full
+// size to an sslm/2 session of B (measureStreaming, streaming.go).
 // Then it measures the two ceilings in-process, each over a fresh TLS
 // connection on loopback with the server's certificate: a TLS stream
 // whose receiver discards, and one whose receiver writes a file and
@@ -275,13 +277,9 @@ func runFile(ctx context.Context, e *env, p fileParams) (*Result, error) {
 	serverCost()
 	f.DownloadFileSec, f.DownloadFileMBps = downFile.Seconds(), mbps(downFile)
 	f.EndToEndMBps = mbps(up2 + downFile)
-	switch d, err := streamEndToEnd(ctx, a, b, p); {
-	case errors.Is(err, errStreamNotMeasured):
-		f.StreamNote = streamNotMeasured
-	case err != nil:
+	if err := f.measureStreaming(ctx, e, a, b, p); err != nil {
+		f.StreamNote = streamFailed
 		return fail("streaming", err)
-	default:
-		f.StreamMBps = mbps(d)
 	}
 
 	if err := measureE2EUpload(ctx, a, b, p, f, min(up, up2)); err != nil { // filee2e.go

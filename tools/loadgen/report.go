@@ -92,6 +92,7 @@ type FileStats struct {
 	// StreamMBps is end-to-end streaming (streamEndToEnd), StreamRatio
 	// against the TLS+file ceiling; StreamNote says why it is missing.
 	StreamMBps  float64 `json:"stream_mbps,omitempty"`
+	StreamSec   float64 `json:"stream_sec,omitempty"`
 	StreamRatio float64 `json:"stream_ratio,omitempty"`
 	StreamNote  string  `json:"stream_note,omitempty"`
 	// UploadE2E* is the end-to-end encrypted upload (filee2e.go), its
@@ -100,7 +101,17 @@ type FileStats struct {
 	UploadE2ESec   float64 `json:"upload_e2e_sec,omitempty"`
 	UploadE2EMBps  float64 `json:"upload_e2e_mbps,omitempty"`
 	UploadE2ERatio float64 `json:"upload_e2e_ratio,omitempty"`
-	Verified       bool    `json:"verified"`
+	// Server memory while streaming: a small file (StreamSmallSize
+	// bytes) is streamed first, then the full one; each *RSSGrowthKB is
+	// the server's peak resident memory during that transfer less its
+	// resident memory before it (0 without the server's PID, which
+	// StreamRSSKnown says).
+	StreamSmallSize        int64 `json:"stream_small_size,omitempty"`
+	StreamSmallRSSGrowthKB int64 `json:"stream_small_rss_growth_kb"`
+	StreamRSSGrowthKB      int64 `json:"stream_rss_growth_kb"`
+	StreamRSSPeakKB        int64 `json:"stream_rss_peak_kb"` // the peak during the full stream
+	StreamRSSKnown         bool  `json:"stream_rss_known"`
+	Verified               bool  `json:"verified"`
 }
 
 // GroupDLStats is the outcome of groupdl. "Others" are the members that
@@ -243,7 +254,10 @@ func (r *Result) print(w io.Writer, asJSON bool) {
 		if f.StreamNote != "" {
 			row("end to end, streaming", "%s", f.StreamNote)
 		} else {
-			row("end to end, streaming", "%.1f MB/s%s", f.StreamMBps, ratio(f.StreamRatio, "TLS+file ceiling"))
+			row("end to end, streaming", "%.1f MB/s (%.2f s)%s", f.StreamMBps, f.StreamSec, ratio(f.StreamRatio, "TLS+file ceiling"))
+		}
+		if f.StreamRSSKnown {
+			row("server memory, streaming", "%s", f.streamMemory())
 		}
 		if f.CeilingTLSMBps > 0 {
 			row("ceiling 1: TLS stream", "%.1f MB/s", f.CeilingTLSMBps)

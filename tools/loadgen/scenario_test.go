@@ -207,8 +207,20 @@ func TestFile(t *testing.T) {
 			t.Errorf("%s is %v", name, v)
 		}
 	}
-	if f.StreamNote != streamNotMeasured || f.StreamMBps != 0 || !strings.Contains(out, "streaming: not measured in this build") {
-		t.Errorf("streaming: %q, %v MB/s", f.StreamNote, f.StreamMBps)
+	// The streaming row holds a figure: a real sslm/2 recipient got the
+	// file streamed, checked its hash and confirmed it, and the server's
+	// memory was sampled (its PID here is the test's own).
+	if f.StreamNote != "" || f.StreamMBps <= 0 || f.StreamRatio <= 0 || f.StreamSmallSize != 300001/16 || !f.StreamRSSKnown || f.StreamRSSPeakKB <= 0 {
+		t.Errorf("streaming: note %q, %v MB/s, ratio %v, small %d, memory known %v",
+			f.StreamNote, f.StreamMBps, f.StreamRatio, f.StreamSmallSize, f.StreamRSSKnown)
+	}
+	if !regexp.MustCompile(`(?m)^  end to end, streaming +[0-9.]+ MB/s \([0-9.]+ s\), [0-9]+% of the TLS\+file ceiling$`).MatchString(out) ||
+		!strings.Contains(out, "server memory, streaming") {
+		t.Error("the table lacks the streaming figure or the server's memory")
+	}
+	// Every streamed file was confirmed: nothing is left queued for B.
+	if n := s.Spool.TotalBytes(); n != 0 {
+		t.Errorf("%d bytes still queued after the streams were confirmed", n)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("temp files left: %v", left)
@@ -308,11 +320,18 @@ func TestSuiteQuick(t *testing.T) {
 		`(?m)^dm 20x50 @1000/s +[0-9.]+ +[0-9.]+ +[0-9.]+x +≤1\.10x +(pass|MISS) +`,
 		`(?m)^group 20x100 @100/s +[0-9.]+ +[0-9.]+ +[0-9.]+x +≤1\.10x +(pass|MISS) +`,
 		`(?m)^file 1MiB: each leg against the TLS-into-file ceiling`,
-		`(?m)^end to end, streaming +streaming: not measured in this build `,
+		`(?m)^end to end, streaming +[0-9.]+ +[0-9]+% +≥80% +(pass|MISS)$`,
+		`(?m)^  server memory, streaming +peak RSS \+-?[0-9]+ KiB streaming [0-9.]+ MB, \+-?[0-9]+ KiB streaming 1\.0 MB \(peak [0-9]+ KiB\): flat `,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("output lacks %s", re)
 		}
+	}
+	if strings.Contains(out, "not measured") || strings.Contains(out, streamFailed) {
+		t.Error("the streaming row is not measured")
+	}
+	if f := rs[7].File; f == nil || f.StreamMBps <= 0 || f.StreamNote != "" || !f.StreamMemoryFlat() {
+		t.Errorf("file row streaming: %+v", f)
 	}
 }
 

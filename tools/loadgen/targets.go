@@ -14,11 +14,10 @@ import (
 
 // Marks in the target tables.
 const (
-	markPass        = "pass"
-	markMiss        = "MISS"
-	markNoTarget    = "-"            // the row has no target
-	markUnknown     = "?"            // a figure it needs is missing
-	markNotMeasured = "not measured" // the build cannot measure it yet
+	markPass     = "pass"
+	markMiss     = "MISS"
+	markNoTarget = "-" // the row has no target
+	markUnknown  = "?" // a figure it needs is missing
 )
 
 // ratioSlack absorbs floating-point error, so that a figure exactly at its
@@ -143,7 +142,7 @@ func signedUs(v float64) string {
 type fileRow struct {
 	Name   string
 	MBps   float64 // 0 with Note, or when not measured
-	Note   string  // shown instead of a figure
+	Note   string  // shown instead of a figure: why there is none (a failure)
 	Ratio  float64 // against the TLS-into-file ceiling; 0: unknown
 	Target float64 // the least Ratio; 0: no target
 	Mark   string
@@ -170,7 +169,7 @@ func fileRows(f *FileStats) []fileRow {
 		case r.Target == 0:
 			r.Mark = markNoTarget
 		case r.Note != "":
-			r.Mark = markNotMeasured
+			r.Mark = markMiss // the note says it failed
 		default:
 			r.Mark = mark(r.Ratio > 0, r.Ratio+ratioSlack >= r.Target)
 		}
