@@ -6,7 +6,10 @@ import (
 	"strings"
 	"testing"
 
+	"sslmessager/internal/e2e"
+	"sslmessager/internal/e2e/keystore"
 	"sslmessager/internal/e2e/trust"
+	"sslmessager/internal/wire"
 )
 
 // TestE2EFileFromChangedKeyKept: alice's key changes (a second device
@@ -69,4 +72,57 @@ func TestE2EFileFromChangedKeyKept(t *testing.T) {
 		t.Errorf("the file from alice's unverified new key is not marked so:\n%s", out)
 	}
 	checkNoParts(t, dir)
+}
+
+// TestE2EUnrecordedKeyChangeBlocks: when a changed key of a verified
+// contact cannot be recorded in the trust store (the key store cannot be
+// written: a full disk, a damaged state), nothing is sealed to that key:
+// not a message, not a file. The session must not seal to a key the trust
+// store has not pinned and cleared for sending.
+func TestE2EUnrecordedKeyChangeBlocks(t *testing.T) {
+	s, _ := startKeyRelay(t)
+	ring := newKeyring(t).open(t, "alice", "bob")
+	bob := s.chat(t, ring, "bob", "alice", E2EPrefer)
+	alice := s.chat(t, ring, "alice", "bob", E2EPrefer)
+	alice.typeLine(t, "first")
+	waitOutput(t, bob.out, "alice: first\n")
+	ak := ring.get(t, "alice")
+	c, ok := ak.contact("bob")
+	if !ok {
+		t.Fatal("alice did not pin bob's key")
+	}
+	if err := ak.trustDo(func(ts *trust.Store) error { return ts.Verify("bob", c.Key) }); err != nil {
+		t.Fatal(err)
+	}
+
+	// alice's key store can no longer be written.
+	state := filepath.Join(ak.Dir(), keystore.StateFile)
+	if err := os.WriteFile(state, []byte("damaged"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The server swaps bob's key.
+	evil, err := e2e.NewIdentity(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spk, err := evil.NewSignedPrekey(7, ak.now().Add(SPKLifetime), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eb, err := evil.Bundle("bob", spk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mallory := s.rawAs(t, "bob", wire.ALPNKeys, wire.ALPN)
+	mallory.Send(wire.SetKey{Bundle: eb.Encode(), Token: mallory.Token})
+	mallory.Expect(wire.OK{Text: wire.ReasonKeySaved})
+	waitOutput(t, alice.out, "cannot record bob's end-to-end key")
+
+	p := filepath.Join(t.TempDir(), "secret.txt")
+	os.WriteFile(p, []byte("for bob only"), 0o600)
+	alice.typeLine(t, ":upload: "+p)
+	waitOutput(t, alice.out, "! file not sent")
+	if q, _ := s.Spool.List("bob", 10); len(q) != 0 {
+		t.Fatalf("a file went to bob's swapped key: %+v\n%s", q, alice.out.String())
+	}
 }
