@@ -1,6 +1,8 @@
 package messenger
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +11,7 @@ import (
 	"sslmessager/internal/e2e"
 	"sslmessager/internal/e2e/keystore"
 	"sslmessager/internal/e2e/trust"
+	"sslmessager/internal/relay/relaytest"
 	"sslmessager/internal/wire"
 )
 
@@ -124,5 +127,47 @@ func TestE2EUnrecordedKeyChangeBlocks(t *testing.T) {
 	waitOutput(t, alice.out, "! file not sent")
 	if q, _ := s.Spool.List("bob", 10); len(q) != 0 {
 		t.Fatalf("a file went to bob's swapped key: %+v\n%s", q, alice.out.String())
+	}
+}
+
+// TestE2EFilePushedDecrypted: a file sent end to end to a user chatting
+// (whose session asked for pushes) arrives streamed outside any download;
+// it is decrypted and saved under its real name, never saved as the
+// ciphertext under its wire name.
+func TestE2EFilePushedDecrypted(t *testing.T) {
+	s, _ := startKeyRelay(t)
+	ring := newKeyring(t).open(t, "alice", "bob")
+	dir := t.TempDir()
+	ca := s.join(t, "alice", true)
+	publishKey(t, ca, ring.get(t, "alice"))
+	ca.Close()
+	cb := s.join(t, "bob", true)
+	bob := startRun(t, cb, Options{Target: "alice", NoTimestamps: true, Keys: ring.get(t, "bob"), Downloads: dir})
+	relaytest.CheckFor(t, waitLimit, func() error {
+		if _, ok := s.Keys.Get("bob"); !ok {
+			return errors.New("bob has not published a key")
+		}
+		return nil
+	})
+	bob.typeLine(t, ":fingerprint:") // the session's opening lines (PUSH) are sent
+	waitOutput(t, bob.out, "safety-number half")
+	p := filepath.Join(t.TempDir(), "plan.txt")
+	os.WriteFile(p, []byte("the plan"), 0o600)
+	if out, err := e2eUploadOneShot(t, s, ring, "alice", "bob", E2EPrefer, p); err != nil {
+		t.Fatalf("upload: %v\n%s", err, out)
+	}
+	waitOutput(t, bob.out, "saved ")
+	relaytest.CheckFor(t, waitLimit, func() error {
+		got, err := os.ReadFile(filepath.Join(dir, "plan.txt"))
+		if err != nil {
+			return fmt.Errorf("%v\n%s", err, bob.out.String())
+		}
+		if string(got) != "the plan" {
+			t.Fatal("plan.txt differs")
+		}
+		return nil
+	})
+	if !strings.Contains(bob.out.String(), "end-to-end encrypted, authenticated") {
+		t.Errorf("the pushed file is not reported as decrypted:\n%s", bob.out.String())
 	}
 }

@@ -130,6 +130,7 @@ func (s *session) receivePush(h wire.StreamHeader) error {
 		prepareDownloads(s.downloads)
 		d = newDownloader(s.c, s.downloads, s.out)
 		d.other = s.handleServer
+		d.e2e = s.sessionFileOpener() // e2efile.go: a pushed .e2e file is decrypted too
 	}
 	ack, id, err := d.receiveStream(h)
 	if err != nil {
