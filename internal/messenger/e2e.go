@@ -57,6 +57,7 @@ package messenger
 // code to add there.
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -332,10 +333,25 @@ func (s *session) peerKey(user string) (*e2e.Bundle, trustInfo, error) {
 	if err != nil {
 		return nil, trustInfo{}, err
 	}
-	info := s.trustOf(user)
+	// The bundle first, then the trust store: the receiver pins a new
+	// bundle before it makes it the entry's, so the trust read after
+	// knows of any bundle read here.
 	s.e2e.mu.Lock()
 	b, perr := p.bundle, p.err
 	s.e2e.mu.Unlock()
+	info := s.trustOf(user)
+	if b != nil && perr == nil {
+		// Seal only to the key the trust store pinned and clears for
+		// sending: a change it could not record (the key store cannot
+		// be written) must not go around a block.
+		c, ok := s.e2e.keys.contact(user)
+		switch {
+		case !ok || !bytes.Equal(c.Key, safetyKeyOf(b.Identity())):
+			return nil, info, &keyRefusal{user + "'s current key is not recorded in your trust store (it could not be saved); nothing is sent"}
+		case c.Blocked:
+			info.Blocked = true
+		}
+	}
 	switch {
 	case perr != nil:
 		return nil, info, &keyRefusal{"the key the server sent for " + user + " is invalid (" + perr.Error() + "); nothing is sent"}

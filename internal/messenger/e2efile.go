@@ -213,6 +213,7 @@ type fileOpener struct {
 	opener   *e2e.Opener
 	identity func(user string) (e2e.PublicIdentity, bool) // pinned, no network
 	askKey   func(user string)                            // ask the directory (the answer pins it)
+	contact  func(user string) (trust.Contact, bool)      // the trust store's entry for user
 	held     map[string]bool                              // folded senders whose files wait for their key
 	retried  bool                                         // the download asked again once for held files
 	waiting  int                                          // files held this round (counted as not saved)
@@ -245,8 +246,9 @@ func (d *downloader) sealed(h wire.FileHeader) bool {
 func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool {
 	from := Sanitize(h.Sender)
 	o := d.e2e
-	key, ok := o.identity(h.Sender)
-	if !ok {
+	// hold keeps the file on the server and asks the directory for the
+	// sender's key; the download asks for the files once more after it.
+	hold := func(why string) bool {
 		if o.held == nil {
 			o.held = map[string]bool{}
 		}
@@ -256,8 +258,12 @@ func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool 
 		o.held[wire.FoldName(h.Sender)] = true
 		o.waiting++
 		d.notSaved++
-		d.out.line("! an encrypted file from " + from + " waits on the server: " + from + "'s key is not known yet; asking the directory, then for the file again")
+		d.out.line("! an encrypted file from " + from + " waits on the server: " + why + "; asking the directory, then for the file again")
 		return false
+	}
+	key, ok := o.identity(h.Sender)
+	if !ok {
+		return hold(from + "'s key is not known yet")
 	}
 	g, err := createPart(d.dir)
 	if err != nil {
@@ -273,6 +279,12 @@ func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool 
 		}
 	}()
 	meta, n, derr, werr := decryptInto(o.opener, f, g, h.Sender, key)
+	if errors.Is(derr, e2e.ErrSenderKey) && !o.retried {
+		// Sealed by another identity than the one known for the sender:
+		// the key may have changed (a new device). As for a direct
+		// message, ask the directory once before refusing it for good.
+		return hold("it was sealed by another key than the one known for " + from)
+	}
 	if derr != nil {
 		o.refused++
 		d.out.line("! REFUSED an encrypted file from " + from + " (" + Sanitize(h.Name) + "): " + describeFileOpenError(h.Sender, derr) +
@@ -281,6 +293,11 @@ func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool 
 	}
 	name := wire.CleanFileName(meta.Name, maxLocalNameBytes)
 	desc := fmt.Sprintf("%s from %s", name, from)
+	if c, ok := o.contact(h.Sender); ok && c.Blocked {
+		// A verified contact's new key, not accepted yet: as its
+		// direct messages, the file says so.
+		desc = fmt.Sprintf("%s from UNVERIFIED NEW KEY %s", name, from)
+	}
 	if werr == nil {
 		werr = g.Chmod(savedFileMode())
 	}
@@ -409,6 +426,7 @@ func (s *session) sessionFileOpener() *fileOpener {
 	return &fileOpener{
 		opener:   s.opener(),
 		identity: s.peerIdentity,
+		contact:  s.e2e.keys.contact,
 		askKey: func(user string) {
 			s.e2e.mu.Lock()
 			p := s.e2e.entry(user)
@@ -425,13 +443,14 @@ func oneShotFileOpener(c *Conn, k *Keys) *fileOpener {
 	return &fileOpener{
 		opener:   &e2e.Opener{Self: k.id, Name: c.user, Prekeys: k.prekey},
 		identity: k.pinnedIdentity,
+		contact:  k.contact,
 		askKey:   func(string) {},
 	}
 }
 
 // fetchHeld asks the directory for the keys of the senders whose files
 // were held, and pins them (one-shot; reads the connection itself).
-func (o *fileOpener) fetchHeld(c *Conn, k *Keys) error {
+func (o *fileOpener) fetchHeld(c *Conn, k *Keys, p *printer) error {
 	for user := range o.held {
 		if err := c.send(wire.GetKey{User: user, Token: c.token}); err != nil {
 			return err
@@ -445,10 +464,21 @@ func (o *fileOpener) fetchHeld(c *Conn, k *Keys) error {
 		}
 		if key.Bundle != "" {
 			if b, err := e2e.ParseBundle(key.Bundle); err == nil && wire.FoldName(b.User) == wire.FoldName(key.User) {
-				k.trustDo(func(t *trust.Store) error {
-					_, err := t.Observe(key.User, safetyKeyOf(b.Identity()))
+				var obs trust.Observation
+				err := k.trustDo(func(t *trust.Store) error {
+					var err error
+					obs, err = t.Observe(key.User, safetyKeyOf(b.Identity()))
 					return err
 				})
+				name := Sanitize(key.User)
+				switch {
+				case err != nil:
+					p.line("! cannot record " + name + "'s end-to-end key: " + Sanitize(err.Error()))
+				case obs.Kind == trust.KeyChanged && obs.Blocked:
+					p.line("! WARNING: " + name + "'s end-to-end key CHANGED since you verified it: compare the new safety number in a chat (:verify: " + name + ") or accept it (:trust: " + name + ")")
+				case obs.Kind == trust.KeyChanged:
+					p.line("! " + name + "'s end-to-end key changed (a new device, or someone else): the safety number is new; compare it in a chat with :verify: " + name)
+				}
 			}
 		}
 		want--

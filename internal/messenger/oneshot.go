@@ -227,7 +227,7 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 			if !d.retryHeld() {
 				break
 			}
-			if err := d.e2e.fetchHeld(c, opts.Keys); err != nil { // e2efile.go
+			if err := d.e2e.fetchHeld(c, opts.Keys, d.out); err != nil { // e2efile.go
 				return fail(err)
 			}
 		}
