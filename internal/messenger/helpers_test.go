@@ -178,6 +178,10 @@ func startRun(t *testing.T, c *Conn, opts Options) *running {
 	if opts.Now == nil {
 		opts.Now = fixedClock
 	}
+	if opts.Downloads == "" {
+		// A chat session takes files pushed to it: never into the source tree.
+		opts.Downloads = t.TempDir()
+	}
 	go func() { r.done <- c.Run(t.Context(), pr, r.out, opts) }()
 	t.Cleanup(func() { pw.Close() })
 	return r

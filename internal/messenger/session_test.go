@@ -268,7 +268,7 @@ func TestSessionContextCancelSendsQuit(t *testing.T) {
 	done := make(chan error, 1)
 	pr, pw := io.Pipe()
 	t.Cleanup(func() { pw.Close() })
-	go func() { done <- c.Run(ctx, pr, out, Options{Target: "bob"}) }()
+	go func() { done <- c.Run(ctx, pr, out, Options{Target: "bob", Downloads: t.TempDir()}) }()
 	fc.expectCarbons()
 	cancel()
 	if q := fc.next(); q != (wire.Quit{Token: testToken}) {

@@ -129,7 +129,6 @@ func (s *session) receivePush(h wire.StreamHeader) error {
 		// not saved; it stays on the server.
 		prepareDownloads(s.downloads)
 		d = newDownloader(s.c, s.downloads, s.out)
-		d.e2e = s.sessionFileOpener() // e2efile.go: an encrypted file is opened before it is named
 		d.other = s.handleServer
 		d.e2e = s.sessionFileOpener() // e2efile.go: a pushed .e2e file is decrypted too
 	}
