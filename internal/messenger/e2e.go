@@ -590,6 +590,7 @@ func (s *session) targetChanged() {
 // endE2E saves what the session changed (at its end).
 func (s *session) endE2E() {
 	if s.e2e.keys != nil {
+		s.e2e.keys.releaseSeqs() // the unused sequence numbers of its blocks
 		s.e2e.keys.flushWindows()
 	}
 }
