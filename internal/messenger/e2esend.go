@@ -143,7 +143,9 @@ func oneShotKey(c *Conn, k *Keys, to string) (*e2e.Bundle, error) {
 	if obs.Blocked {
 		return nil, fmt.Errorf("not sent: %s's end-to-end key changed since you verified it; compare the new safety number in a chat (:verify: %s) or accept it (:trust: %s)", Sanitize(to), Sanitize(to), Sanitize(to))
 	}
-	if err := b.CheckFresh(time.Now()); err != nil {
+	// A prekey expired up to e2e.PrekeyGrace ago is used (its owner is
+	// away); the chat says so, a one-shot command does not.
+	if _, err := b.CheckSendable(time.Now()); err != nil {
 		return nil, fmt.Errorf("not sent: %s's published prekey cannot be used (%v)", Sanitize(to), err)
 	}
 	return b, nil
