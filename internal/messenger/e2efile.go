@@ -312,6 +312,12 @@ func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool 
 	o := d.e2e
 	key, ok := o.identity(h.Sender)
 	if !ok {
+		if o.inline {
+			// A streamed file in the chat: no key after the wait.
+			d.notSaved++
+			d.out.line("! an encrypted file from " + from + " stays on the server: " + from + "'s end-to-end key is not known yet; :download: gets it later")
+			return false
+		}
 		if o.held == nil {
 			o.held = map[string]bool{}
 		}
