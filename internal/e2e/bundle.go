@@ -46,6 +46,12 @@ const (
 	// a bundle whose prekey expires later than now+MaxSPKLifetime is not
 	// fresh.
 	MaxSPKLifetime = 90 * 24 * time.Hour
+	// PrekeyGrace is how long after its expiry a sender still seals to a
+	// signed prekey (CheckSendable): the owner keeps the secret of its
+	// current prekey until it is replaced, at its next log-in, plus 37
+	// days, so a message to a user who is away still opens. The cost is
+	// weaker forward secrecy for such messages (PROTOCOL.md).
+	PrekeyGrace = 60 * 24 * time.Hour
 
 	bundleFixed = 1 + 32 + 32 + 4 + 32 + 8 + 1
 	// MinBundleBytes and MaxBundleBytes bound the decoded bundle.
@@ -157,6 +163,22 @@ func (b *Bundle) CheckFresh(now time.Time) error {
 		return fmt.Errorf("%w (%s)", ErrPrekeyTooLong, b.SPKExpires.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// CheckSendable reports whether a sender may seal to the bundle's signed
+// prekey at now: as CheckFresh, except that a prekey expired at most
+// PrekeyGrace ago is accepted (stale reports that it has expired: the
+// owner has not logged in since). A prekey expired longer ago is
+// ErrPrekeyExpired.
+func (b *Bundle) CheckSendable(now time.Time) (stale bool, err error) {
+	err = b.CheckFresh(now)
+	if errors.Is(err, ErrPrekeyExpired) && now.Sub(b.SPKExpires) <= PrekeyGrace {
+		return true, nil
+	}
+	if errors.Is(err, ErrPrekeyExpired) {
+		return false, fmt.Errorf("%w more than %d days ago (%s)", ErrPrekeyExpired, int(PrekeyGrace/(24*time.Hour)), b.SPKExpires.Format(time.RFC3339))
+	}
+	return false, err
 }
 
 // IdentityKey returns the identity part of the bundle, the 64 bytes

@@ -136,6 +136,38 @@ func TestBundleCheckFresh(t *testing.T) {
 	}
 }
 
+// TestBundleCheckSendable: a sender may seal to a prekey expired up to
+// PrekeyGrace ago (reported stale), not to one expired longer ago, nor to
+// one announced too far ahead.
+func TestBundleCheckSendable(t *testing.T) {
+	id, _, _ := testBundle(t, "alice")
+	for _, c := range []struct {
+		exp   time.Time
+		stale bool
+		want  error
+	}{
+		{testNow.Add(time.Hour), false, nil},
+		{testNow, true, nil},
+		{testNow.Add(-20 * 24 * time.Hour), true, nil},
+		{testNow.Add(-PrekeyGrace), true, nil},
+		{testNow.Add(-PrekeyGrace - time.Second), false, ErrPrekeyExpired},
+		{testNow.Add(MaxSPKLifetime + time.Second), false, ErrPrekeyTooLong},
+	} {
+		spk, err := id.NewSignedPrekey(1, c.exp, seeded("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := id.Bundle("alice", spk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stale, err := b.CheckSendable(testNow)
+		if stale != c.stale || !errors.Is(err, c.want) && !(err == nil && c.want == nil) {
+			t.Fatalf("expiry %v: stale %v err %v, want %v %v", c.exp, stale, err, c.stale, c.want)
+		}
+	}
+}
+
 func TestSecretsRoundTrip(t *testing.T) {
 	id, spk, b := testBundle(t, "alice")
 	sb, _ := id.MarshalBinary()

@@ -359,6 +359,32 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// TestWindowBlockBoundary: a jump to the start of a sender's next block
+// (the rest of a block skipped by a restart) is no gap; a jump elsewhere,
+// or of a whole block or more, is.
+func TestWindowBlockBoundary(t *testing.T) {
+	var w Window
+	n := byte(0)
+	check := func(seq, wantGap uint64) {
+		t.Helper()
+		n++
+		if gap, err := w.Check(seq, MsgID{n}); err != nil || gap != wantGap {
+			t.Fatalf("seq %d: gap %d err %v, want gap %d", seq, gap, err, wantGap)
+		}
+	}
+	check(1, 0)
+	check(10, 8)             // 2..9 skipped inside a block: may be missing
+	check(SeqBlock+1, 0)     // 11..64 skipped: the start of the next block
+	check(2*SeqBlock+3, 65)  // 66..130 skipped: not at a block's start
+	check(4*SeqBlock+1, 125) // more than a block skipped, even at a start
+	dev := uint64(5) << 40   // a device's numbers start at device<<40 | 1
+	var w2 Window
+	w2.Check(dev|1, MsgID{1})
+	if gap, _ := w2.Check(dev|(SeqBlock+1), MsgID{2}); gap != 0 {
+		t.Fatalf("device block start: gap %d", gap)
+	}
+}
+
 // A replayed envelope opens (it is authentic) but the window refuses it.
 func TestDMReplayRefused(t *testing.T) {
 	alice, bob := newParty(t, "alice"), newParty(t, "bob")

@@ -13,6 +13,13 @@ import (
 // still accepts (once each).
 const WindowSize = 64
 
+// SeqBlock is the size of the blocks in which senders reserve sequence
+// numbers on disk: a block ends at a multiple of SeqBlock, so one starts at
+// a number n with (n-1) % SeqBlock == 0 (counting per sender device from
+// 1). A sender that crashed, or another process of the sender, goes on at
+// the start of a new block, skipping the rest of the old one.
+const SeqBlock = 64
+
 // Errors of Window.Check.
 var (
 	ErrReplay = errors.New("e2e: message already received (replay)")
@@ -34,8 +41,10 @@ type Window struct {
 
 // Check accepts or refuses a message with sequence number seq and id id,
 // and records it when accepted. It returns the number of sequence numbers
-// skipped between the highest seen so far and seq (0 if none, and 0 for a
-// Window that has seen nothing); ErrReplay for a seq or id seen before;
+// skipped between the highest seen so far and seq: 0 if none, 0 for a
+// Window that has seen nothing, and 0 for a jump of less than SeqBlock to
+// the start of a block (the sender skipped the rest of its block: a
+// restart, or another process of the sender); ErrReplay for a seq or id seen before;
 // ErrTooOld for a seq WindowSize or more below the highest.
 func (w *Window) Check(seq uint64, id MsgID) (gap uint64, err error) {
 	if seq == 0 {
@@ -52,6 +61,9 @@ func (w *Window) Check(seq uint64, id MsgID) (gap uint64, err error) {
 	case seq > w.highest:
 		d := seq - w.highest
 		gap = d - 1
+		if (seq-1)%SeqBlock == 0 && gap < SeqBlock {
+			gap = 0 // skipped at a block boundary, not lost
+		}
 		if d >= WindowSize {
 			w.seen = 1
 		} else {

@@ -79,6 +79,9 @@ type downloader struct {
 	// (the chat session's handle); nil skips messages and fails on the
 	// rest. done ends the download.
 	other func(wire.Query) (done bool, err error)
+	// confirm, if set, confirms a file received out of turn (a push
+	// that started while a streamed file waited for its sender's key).
+	confirm func(id string)
 	// e2e opens encrypted files (e2efile.go); nil: saved as they come.
 	e2e *fileOpener
 	// cutShort says the one-shot session ended before the server

@@ -362,10 +362,29 @@ func (s *session) peerKey(user string) (*e2e.Bundle, trustInfo, error) {
 	case info.Blocked:
 		return nil, info, &keyRefusal{user + "'s key changed since you verified it: sending is blocked; compare the new safety number (:verify: " + user + ") or accept the new key (:trust: " + user + ")"}
 	}
-	if err := b.CheckFresh(s.e2e.keys.now()); err != nil {
-		return nil, info, &keyRefusal{user + "'s published prekey cannot be used (" + err.Error() + "; " + user + " has not logged in for a while): not sent"}
+	stale, err := b.CheckSendable(s.e2e.keys.now())
+	if err != nil {
+		return nil, info, &keyRefusal{user + "'s published prekey cannot be used (" + err.Error() + "; " + user + " has not logged in for a long time): not sent"}
+	}
+	if stale {
+		s.noteStale(user, b)
 	}
 	return b, info, nil
+}
+
+// noteStale tells once per contact and session that user's prekey has
+// expired (user has not logged in since) and what that costs.
+func (s *session) noteStale(user string, b *e2e.Bundle) {
+	key := "stale\x00" + wire.FoldName(user)
+	s.e2e.mu.Lock()
+	first := !s.e2e.noticed[key]
+	s.e2e.noticed[key] = true
+	s.e2e.mu.Unlock()
+	if first {
+		name := Sanitize(user)
+		s.out.line("! " + name + " has not logged in since about " + b.SPKExpires.Add(-SPKLifetime).Format("2006-01-02") + " (the published prekey expired " +
+			b.SPKExpires.Format("2006-01-02") + "): messages still go encrypted, with weaker forward secrecy until " + name + " logs in again")
+	}
 }
 
 // plainAllowedByTrust: the trust store allows plaintext to user (never
@@ -606,6 +625,7 @@ func (s *session) targetChanged() {
 // endE2E saves what the session changed (at its end).
 func (s *session) endE2E() {
 	if s.e2e.keys != nil {
+		s.e2e.keys.releaseSeqs() // the unused sequence numbers of its blocks
 		s.e2e.keys.flushWindows()
 	}
 }

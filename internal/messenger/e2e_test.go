@@ -12,7 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"sslmessager/internal/e2e"
 	"sslmessager/internal/e2e/safety"
@@ -479,4 +481,44 @@ func TestE2ETerminalPrompt(t *testing.T) {
 	waitOutput(t, r.out, "bob verified")
 	r.in.Write([]byte(":new_target: bob\r"))
 	waitOutput(t, r.out, "bob [e2e, verified]> ")
+}
+
+// TestE2EStalePrekey: bob has not logged in since his announced prekey
+// expired. Up to e2e.PrekeyGrace after its expiry alice still sends to
+// him, encrypted, told once that bob is away and what it costs, and bob
+// reads it; beyond the grace she is refused with the reason and nothing
+// reaches bob.
+func TestE2EStalePrekey(t *testing.T) {
+	s, _ := startKeyRelay(t)
+	ring := newKeyring(t).open(t, "alice", "bob")
+	bob := s.chat(t, ring, "bob", "alice", E2EPrefer)
+	var shift atomic.Int64 // alice's clock runs ahead: bob has been away
+	shift.Store(int64(SPKLifetime + 20*24*time.Hour))
+	ring.keys["alice"].now = func() time.Time { return time.Now().Add(time.Duration(shift.Load())) }
+	alice := s.chat(t, ring, "alice", "bob", E2EPrefer)
+	alice.typeLine(t, "while you were away")
+	waitOutput(t, bob.out, "while you were away\n")
+	waitOutput(t, alice.out, "! bob has not logged in since about ")
+	if out := alice.out.String(); !strings.Contains(out, "weaker forward secrecy") || strings.Count(out, "has not logged in since") != 1 {
+		t.Fatalf("alice's notice:\n%s", out)
+	}
+	alice.typeLine(t, "again")
+	waitOutput(t, bob.out, "alice: again\n")
+	if n := strings.Count(alice.out.String(), "has not logged in since"); n != 1 {
+		t.Fatalf("the notice was shown %d times", n)
+	}
+
+	shift.Store(int64(SPKLifetime + e2e.PrekeyGrace + 24*time.Hour))
+	alice.typeLine(t, "far too late")
+	waitOutput(t, alice.out, "bob's published prekey cannot be used")
+	if !strings.Contains(alice.out.String(), "more than 60 days ago") {
+		t.Fatalf("no reason given:\n%s", alice.out.String())
+	}
+	alice.typeLine(t, ":ping:")
+	waitOutput(t, alice.out, "pong from server")
+	bob.typeLine(t, ":ping:")
+	waitOutput(t, bob.out, "pong from server")
+	if strings.Contains(bob.out.String(), "far too late") {
+		t.Fatal("a message was sent to an expired prekey")
+	}
 }

@@ -73,7 +73,7 @@ func (e *sealError) Error() string { return "cannot encrypt: " + e.err.Error() }
 // sealAndSend seals text to b (the bundle of target) and to this user's
 // own identity, and sends both.
 func (s *session) sealAndSend(target string, b *e2e.Bundle, text string) error {
-	dm, err := sealDirect(s.e2e.keys, s.c.user, target, b, text, s.opts.Now())
+	dm, err := sealDirect(s.e2e.keys, s.c.user, target, b, text, s.opts.Now(), true)
 	if err != nil {
 		return &sealError{err}
 	}

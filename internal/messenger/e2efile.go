@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -215,6 +216,8 @@ type fileOpener struct {
 	askKey   func(user string)                            // ask the directory (the answer pins it)
 	contact  func(user string) (trust.Contact, bool)      // the trust store's entry for user
 	held     map[string]bool                              // folded senders whose files wait for their key
+	inline   bool                                         // a streamed file waits for its sender's key in place (chat)
+	awaiting bool                                         // such a wait is under way
 	retried  bool                                         // the download asked again once for held files
 	waiting  int                                          // files held this round (counted as not saved)
 	refused  int                                          // files that did not decrypt (confirmed, not saved)
@@ -240,6 +243,68 @@ func (d *downloader) sealed(h wire.FileHeader) bool {
 	return d.e2e != nil && isWireFileName(h.Name)
 }
 
+// openStreamed is openSealed for a streamed file. In the chat a streamed
+// file is not asked for again, so on first contact (the sender's key not
+// known yet) the key is asked for and awaited here, for at most
+// KeyTimeout, while the lines between are handled as ever; the checked
+// ciphertext waits in its temporary file meanwhile. A second streamed file
+// that starts during the wait is received (and, if its sender's key is
+// unknown too, left on the server) before the wait goes on.
+func (d *downloader) openStreamed(h wire.FileHeader, f *os.File, sum string) (bool, error) {
+	o := d.e2e
+	if _, ok := o.identity(h.Sender); !ok && o.inline && !o.awaiting {
+		o.awaiting = true
+		err := d.awaitKey(h.Sender)
+		o.awaiting = false
+		if err != nil {
+			return false, err
+		}
+	}
+	return d.openSealed(h, f, sum), nil
+}
+
+// awaitKey asks the directory for user's key and reads the connection
+// until the answer has been handled (d.other pins it) or KeyTimeout
+// passed. An error means the connection must close.
+func (d *downloader) awaitKey(user string) error {
+	o := d.e2e
+	o.askKey(user)
+	until := time.Now().Add(KeyTimeout)
+	for time.Now().Before(until) {
+		d.c.tc.SetReadDeadline(until)
+		q, err := d.c.read()
+		if err != nil {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+				return nil // no answer: the file stays on the server
+			}
+			return dataError(err)
+		}
+		switch q := q.(type) {
+		case wire.StreamHeader:
+			ack, id, err := d.receiveStream(q)
+			if err != nil {
+				return err
+			}
+			if ack && id != "" && d.confirm != nil {
+				d.confirm(id)
+			}
+			continue
+		case wire.Key:
+			if err := d.between(q, "while waiting for a key"); err != nil {
+				return err
+			}
+			if wire.FoldName(q.User) == wire.FoldName(user) {
+				return nil
+			}
+			continue
+		}
+		if err := d.between(q, "while waiting for a key"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // openSealed decrypts the checked ciphertext in f (the temporary file
 // receive wrote, checksum sum) from h.Sender and names the result; it
 // returns whether to confirm the file. f stays the caller's to remove.
@@ -248,7 +313,14 @@ func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool 
 	o := d.e2e
 	// hold keeps the file on the server and asks the directory for the
 	// sender's key; the download asks for the files once more after it.
+	// A file pushed to the chat already waited for the key in place
+	// (openStreamed): it stays for the next :download:.
 	hold := func(why string) bool {
+		if o.inline {
+			d.notSaved++
+			d.out.line("! an encrypted file from " + from + " stays on the server: " + why + "; :download: gets it later")
+			return false
+		}
 		if o.held == nil {
 			o.held = map[string]bool{}
 		}

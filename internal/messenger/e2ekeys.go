@@ -76,15 +76,16 @@ type Keys struct {
 	user  string // as given to OpenKeys; bundles carry the name the server registered
 	now   func() time.Time
 
-	mu sync.Mutex // guards st and serializes transactions in this process
-	st *keyState
+	mu     sync.Mutex // guards st and blocks, and serializes transactions in this process
+	st     *keyState
+	blocks map[string]seqBlock // by folded peer: sequence numbers reserved by this process (reserveSeqs)
 }
 
 // keyState is what state.bin holds.
 type keyState struct {
 	device  uint32                 // this copy of the identity (random; a new one after import)
 	prekeys []heldPrekey           // newest last
-	seqs    map[string]uint64      // by folded peer: the last counter value used
+	seqs    map[string]uint64      // by folded peer: the last counter value reserved (the end of the latest block)
 	windows map[string]*heldWindow // by windowKey
 	trust   *trust.Store
 }
@@ -161,7 +162,7 @@ func newKeys(st *keystore.Store, user string) (*Keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("end-to-end identity in %s: %w", st.Dir(), err)
 	}
-	k := &Keys{store: st, id: id, user: user, now: time.Now}
+	k := &Keys{store: st, id: id, user: user, now: time.Now, blocks: map[string]seqBlock{}}
 	if err := k.update(func(*keyState) error { return nil }); err != nil {
 		return nil, err
 	}
@@ -359,9 +360,10 @@ func (k *Keys) prekey(id uint32) *e2e.SignedPrekey {
 }
 
 // reserveSeq reserves n consecutive sequence numbers for messages to peer
-// and returns the first. Each reservation is on disk before it returns.
+// and returns the first. Each number is covered by a reservation on disk
+// before it returns (see reserveSeqs).
 func (k *Keys) reserveSeq(peer string, n int) (uint64, error) {
-	first, err := k.reserveSeqs(seqRequest{peer, n})
+	first, err := k.reserveSeqs(true, seqRequest{peer, n})
 	if err != nil {
 		return 0, err
 	}
@@ -374,23 +376,128 @@ type seqRequest struct {
 	n    int
 }
 
-// reserveSeqs reserves sequence numbers for several peers in one write
-// (a message and its self-copy) and returns the first of each.
-func (k *Keys) reserveSeqs(reqs ...seqRequest) ([]uint64, error) {
+// seqBlock is a run of counter values reserved on disk by this process
+// for one peer: next is the next to hand out, end the last reserved.
+type seqBlock struct{ next, end uint64 }
+
+// reserveSeqs reserves sequence numbers for several peers (a message and
+// its self-copy) and returns the first of each.
+//
+// Counters are reserved on disk in blocks ending at a multiple of
+// e2e.SeqBlock (64): the state records the end of the last block any
+// process of the user reserved, written with an fsync once per block. A
+// message takes the next numbers of this process's block after checking,
+// under the store's lock and without writing, that no other process
+// reserved a block since (the state's end is still this block's end);
+// otherwise, or when the block is used up, a new block starts after the
+// state's end. So no number is used twice, across processes and crashes,
+// and numbers to a peer always increase. A crash skips at most the rest of
+// a block; releaseSeqs gives the rest back at a clean end. With block
+// false (a one-shot command, which sends once), exactly the numbers needed
+// are reserved, in one write, as before blocks.
+func (k *Keys) reserveSeqs(block bool, reqs ...seqRequest) ([]uint64, error) {
 	first := make([]uint64, len(reqs))
-	err := k.update(func(st *keyState) error {
+	// fits: every request fits this process's blocks, still the latest
+	// on disk.
+	fits := func(st *keyState) bool {
+		need := map[string]uint64{}
+		for _, r := range reqs {
+			key := wire.FoldName(r.peer)
+			need[key] += uint64(r.n)
+			b, ok := k.blocks[key]
+			if r.n < 1 || !ok || b.end != st.seqs[key] || b.end-b.next+1 < need[key] {
+				return false
+			}
+		}
+		return true
+	}
+	// take hands the numbers out, starting new blocks where needed (in st,
+	// which must then be written).
+	take := func(st *keyState) error {
 		for i, r := range reqs {
 			key := wire.FoldName(r.peer)
-			last := st.seqs[key]
-			if r.n < 1 || last+uint64(r.n) > seqCounterMask {
-				return errors.New("end-to-end sequence numbers used up for " + r.peer)
+			onDisk := st.seqs[key]
+			b, ok := k.blocks[key]
+			if !ok || b.end != onDisk || b.end-b.next+1 < uint64(r.n) {
+				end := onDisk + uint64(r.n)
+				if block {
+					end = (end + e2e.SeqBlock - 1) / e2e.SeqBlock * e2e.SeqBlock
+				}
+				if r.n < 1 || end > seqCounterMask {
+					return errors.New("end-to-end sequence numbers used up for " + r.peer)
+				}
+				b = seqBlock{next: onDisk + 1, end: end}
+				st.seqs[key] = end
 			}
-			st.seqs[key] = last + uint64(r.n)
-			first[i] = uint64(st.device)<<seqDeviceShift | (last + 1)
+			first[i] = uint64(st.device)<<seqDeviceShift | b.next
+			b.next += uint64(r.n)
+			k.blocks[key] = b
+		}
+		return nil
+	}
+	// First without a write: every request fits a block still ours.
+	ok, err := k.peek(func(st *keyState) (bool, error) {
+		if !fits(st) {
+			return false, nil
+		}
+		return true, take(st)
+	})
+	if err != nil || ok {
+		return first, err
+	}
+	err = k.update(take)
+	return first, err
+}
+
+// releaseSeqs gives back the unused rest of this process's blocks whose
+// reservation is still the latest on disk, so a clean end skips no
+// numbers. Called at the end of a session or one-shot command.
+func (k *Keys) releaseSeqs() error {
+	k.mu.Lock()
+	unused := false
+	for _, b := range k.blocks {
+		if b.next <= b.end {
+			unused = true
+		}
+	}
+	k.mu.Unlock()
+	if !unused {
+		return nil
+	}
+	return k.update(func(st *keyState) error {
+		for key, b := range k.blocks {
+			if st.seqs[key] == b.end && b.next <= b.end {
+				st.seqs[key] = b.next - 1
+			}
+			delete(k.blocks, key)
 		}
 		return nil
 	})
-	return first, err
+}
+
+// peek runs fn on the state as it is on disk, under the store's lock,
+// without writing it (fn must not change what is saved): true from fn
+// means it was done. The in-memory state is not replaced.
+func (k *Keys) peek(fn func(*keyState) (bool, error)) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	unlock, err := lockDir(filepath.Join(k.store.Dir(), lockFile))
+	if err != nil {
+		return false, fmt.Errorf("lock the end-to-end key store: %w", err)
+	}
+	defer unlock()
+	b, err := k.store.LoadState()
+	if err != nil {
+		return false, err
+	}
+	st, err := decodeKeyState(b)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", filepath.Join(k.store.Dir(), keystore.StateFile), err)
+	}
+	if st.device == 0 || (k.st != nil && st.device != k.st.device) {
+		return false, nil // a new device (import): reserve afresh
+	}
+	return fn(st)
 }
 
 // device is this copy's device number.

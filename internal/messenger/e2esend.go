@@ -73,7 +73,7 @@ func SendWith(ctx context.Context, c *Conn, to, text string, o SendOptions) (Sen
 		q, err := SendTo(ctx, c, to, text)
 		return SendResult{Queued: q}, err
 	}
-	dm, err := sealDirect(o.Keys, c.user, to, b, text, time.Now())
+	dm, err := sealDirect(o.Keys, c.user, to, b, text, time.Now(), false)
 	if err != nil {
 		return SendResult{}, fmt.Errorf("cannot encrypt: %w", err)
 	}
@@ -143,7 +143,9 @@ func oneShotKey(c *Conn, k *Keys, to string) (*e2e.Bundle, error) {
 	if obs.Blocked {
 		return nil, fmt.Errorf("not sent: %s's end-to-end key changed since you verified it; compare the new safety number in a chat (:verify: %s) or accept it (:trust: %s)", Sanitize(to), Sanitize(to), Sanitize(to))
 	}
-	if err := b.CheckFresh(time.Now()); err != nil {
+	// A prekey expired up to e2e.PrekeyGrace ago is used (its owner is
+	// away); the chat says so, a one-shot command does not.
+	if _, err := b.CheckSendable(time.Now()); err != nil {
 		return nil, fmt.Errorf("not sent: %s's published prekey cannot be used (%v)", Sanitize(to), err)
 	}
 	return b, nil
@@ -158,15 +160,16 @@ type sealedDM struct {
 }
 
 // sealDirect seals text from user to to (whose bundle is b), and a copy to
-// user's own identity (peer: to) for user's other sessions.
-func sealDirect(k *Keys, user, to string, b *e2e.Bundle, text string, now time.Time) (sealedDM, error) {
+// user's own identity (peer: to) for user's other sessions. block: reserve
+// the sequence numbers in blocks (a session; see Keys.reserveSeqs).
+func sealDirect(k *Keys, user, to string, b *e2e.Bundle, text string, now time.Time, block bool) (sealedDM, error) {
 	n := e2e.PartsFor(text)
 	sealer := &e2e.Sealer{Self: k.id, Name: user}
 	own, _, err := k.bundle(user)
 	if err != nil {
 		return sealedDM{}, err
 	}
-	firsts, err := k.reserveSeqs(seqRequest{to, n}, seqRequest{user, n})
+	firsts, err := k.reserveSeqs(block, seqRequest{to, n}, seqRequest{user, n})
 	if err != nil {
 		return sealedDM{}, err
 	}

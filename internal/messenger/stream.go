@@ -103,7 +103,8 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 				return true, q.ID, nil
 			}
 			if fh := (wire.FileHeader{Name: h.Name, Size: h.Size, Sender: h.Sender, ID: q.ID, SHA256: q.SHA256}); werr == nil && d.sealed(fh) {
-				return d.openSealed(fh, f, sum), q.ID, nil // e2efile.go; f is removed below
+				ok, err := d.openStreamed(fh, f, sum) // e2efile.go; f is removed below
+				return ok, q.ID, err
 			}
 			ok := d.save(f, werr, name, desc, h.Size, q.ID, sum)
 			f = nil // closed, named or removed by save
@@ -130,7 +131,13 @@ func (s *session) receivePush(h wire.StreamHeader) error {
 		prepareDownloads(s.downloads)
 		d = newDownloader(s.c, s.downloads, s.out)
 		d.other = s.handleServer
-		d.e2e = s.sessionFileOpener() // e2efile.go: a pushed .e2e file is decrypted too
+		// Encrypted files are opened as in a download; on first contact
+		// the sender's key is awaited in place (e2efile.go openStreamed).
+		d.e2e = s.sessionFileOpener()
+		if d.e2e != nil {
+			d.e2e.inline = true
+		}
+		d.confirm = func(id string) { s.sendq.push(wire.AckFile{ID: id, Token: s.c.token}) }
 	}
 	ack, id, err := d.receiveStream(h)
 	if err != nil {

@@ -65,13 +65,34 @@ const (
 )
 
 // WorkFactor is the scrypt work factor (log2 of N, r=8, p=1) of the files
-// this package writes: 2^18 takes 256 MiB and about a second on an idle
-// core (BenchmarkOpenDefaultWorkFactor). MaxWorkFactor
-// is the highest accepted when reading, which bounds the work a planted or
-// imported file can cost (2^22: about 16 s and 4 GiB).
+// this package writes. MaxWorkFactor is the highest accepted when reading,
+// which bounds the work a planted or imported file can cost (2^22: about
+// 16 s and 4 GiB). A file is opened at the work factor written in its own
+// scrypt stanza, so stores written at another factor (2^18 before) open
+// unchanged; the factor of a store never changes once written.
+//
+// Why 2^16 (64 MiB, about 0.26 s on one core; 2^15: 0.13 s, 2^17: 0.55 s,
+// 2^18: 1.1 s and 256 MiB; BenchmarkOpenWorkFactor): every client process
+// pays it once at start, and a script runs one per send, upload or
+// download, so 2^18 costs a script user a second and 256 MiB per command.
+// The scrypt cost only matters against someone who has the file and not
+// the passphrase: a stolen disk or backup. The passphrase defaults to the
+// log-in password, whose bcrypt hash (cost 10, tens of milliseconds per
+// guess) the server keeps, so a slower key store would not make that
+// password harder to guess for whoever holds the server's users.csv;
+// against a thief with the disk alone, 2^16 still makes each guess cost
+// 64 MiB of memory-hard work (as bcrypt does not), roughly the
+// guessing cost of the log-in hash or more. A user who wants more sets a
+// passphrase of its own (--key-passphrase): its strength, not the work
+// factor, is what protects the store.
+//
+// An export (keys export) is written at ExportWorkFactor: it is made once,
+// and it leaves the machine (mail, a USB stick), so it gets the slower
+// factor age itself uses for passphrases.
 const (
-	WorkFactor    = 18
-	MaxWorkFactor = 22
+	WorkFactor       = 16
+	ExportWorkFactor = WorkFactor + 2
+	MaxWorkFactor    = 22
 )
 
 // scryptLogN is the work factor used for writing; tests lower it.
@@ -165,7 +186,7 @@ func install(dir, passphrase string, master, secrets, state []byte, force bool) 
 	plain := make([]byte, 0, len(identityMagic)+masterSize+len(secrets))
 	plain = append(append(append(plain, identityMagic...), master...), secrets...)
 	err = durable.WriteFile(idPath, FileMode, func(w io.Writer) error {
-		return encryptTo(w, passphrase, plain)
+		return encryptTo(w, passphrase, plain, scryptLogN)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
@@ -392,7 +413,7 @@ func (s *Store) Export(w io.Writer, exportPassphrase string) error {
 	payload = binary.BigEndian.AppendUint32(payload, uint32(len(state)))
 	payload = append(payload, state...)
 	aw := armor.NewWriter(w)
-	if err := encryptTo(aw, exportPassphrase, payload); err != nil {
+	if err := encryptTo(aw, exportPassphrase, payload, scryptLogN+ExportWorkFactor-WorkFactor); err != nil {
 		return fmt.Errorf("keystore: export: %w", err)
 	}
 	if err := aw.Close(); err != nil {
@@ -459,12 +480,12 @@ func parseExport(p []byte) (master, secrets, state []byte, err error) {
 }
 
 // encryptTo writes plain to w as an age file for passphrase.
-func encryptTo(w io.Writer, passphrase string, plain []byte) error {
+func encryptTo(w io.Writer, passphrase string, plain []byte, logN int) error {
 	rcpt, err := age.NewScryptRecipient(passphrase)
 	if err != nil {
 		return ErrEmptyPassphrase
 	}
-	rcpt.SetWorkFactor(scryptLogN)
+	rcpt.SetWorkFactor(logN)
 	aw, err := age.Encrypt(w, rcpt)
 	if err != nil {
 		return err

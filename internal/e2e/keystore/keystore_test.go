@@ -332,12 +332,12 @@ func TestIdentityDamageRefused(t *testing.T) {
 	}
 }
 
-// TestWorkFactor: files carry the configured scrypt factor (the default
-// is the recommended 2^18), and a file asking for more than MaxWorkFactor
-// is refused before any scrypt work.
+// TestWorkFactor: the default is the documented 2^16 (exports 2^18); files
+// carry the factor they were written at, and a file asking for more than
+// MaxWorkFactor is refused before any scrypt work.
 func TestWorkFactor(t *testing.T) {
-	if WorkFactor < 18 || MaxWorkFactor < WorkFactor || MaxWorkFactor > 22 {
-		t.Fatalf("WorkFactor %d MaxWorkFactor %d", WorkFactor, MaxWorkFactor)
+	if WorkFactor != 16 || ExportWorkFactor != 18 || MaxWorkFactor != 22 {
+		t.Fatalf("WorkFactor %d ExportWorkFactor %d MaxWorkFactor %d", WorkFactor, ExportWorkFactor, MaxWorkFactor)
 	}
 	dir := t.TempDir()
 	create(t, dir, "pass", []byte("k"))
@@ -358,6 +358,34 @@ func TestWorkFactor(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("refusal took %v", d)
+	}
+}
+
+// TestWorkFactorFromFile: a store written at another work factor (as the
+// stores written at the old default 2^18 are) opens: the factor is read
+// from the file's scrypt stanza, not assumed; opening does not rewrite it.
+func TestWorkFactorFromFile(t *testing.T) {
+	defer func() { scryptLogN = testLogN }()
+	dir := t.TempDir()
+	scryptLogN = testLogN + 3
+	create(t, dir, "pass", []byte("old store"))
+	before, _ := os.ReadFile(filepath.Join(dir, IdentityFile))
+	scryptLogN = testLogN
+	s, err := Open(dir, "pass")
+	if err != nil || string(s.Secrets()) != "old store" {
+		t.Fatalf("a store written at 2^%d: %v", testLogN+3, err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, IdentityFile))
+	if !bytes.Equal(before, after) || !bytes.Contains(after, []byte(" "+strconv.Itoa(testLogN+3)+"\n")) {
+		t.Fatal("the identity file was rewritten or does not carry its factor")
+	}
+	var exp bytes.Buffer
+	if err := s.Export(&exp, "x"); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := io.ReadAll(armor.NewReader(bytes.NewReader(exp.Bytes())))
+	if err != nil || !bytes.Contains(bin, []byte(" "+strconv.Itoa(testLogN+ExportWorkFactor-WorkFactor)+"\n")) {
+		t.Fatalf("the export is not written at the export work factor: %v", err)
 	}
 }
 
@@ -445,7 +473,7 @@ func TestImportRefusesGarbage(t *testing.T) {
 	}
 	// An age file for the right passphrase but not an export.
 	var b bytes.Buffer
-	if err := encryptTo(&b, "xp", []byte("just some file")); err != nil {
+	if err := encryptTo(&b, "xp", []byte("just some file"), testLogN); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := Import(&b, "xp", dir, "pass", false); !errors.Is(err, ErrCorrupt) {
@@ -622,6 +650,26 @@ func FuzzParseIdentity(f *testing.F) {
 			t.Fatalf("parse of %x is not its inverse", data)
 		}
 	})
+}
+
+// BenchmarkOpenWorkFactor measures Open (one scrypt, r=8, p=1: 2^logN
+// × 1 KiB of memory) of a store written at each candidate work factor.
+func BenchmarkOpenWorkFactor(b *testing.B) {
+	defer func() { scryptLogN = testLogN }()
+	for _, logN := range []int{15, 16, 17, 18} {
+		scryptLogN = logN
+		dir := b.TempDir()
+		if _, err := Create(dir, "pass", []byte("k")); err != nil {
+			b.Fatal(err)
+		}
+		b.Run("logN="+strconv.Itoa(logN), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Open(dir, "pass"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
 
 // BenchmarkOpenDefaultWorkFactor measures Open (one scrypt at the
