@@ -182,8 +182,20 @@ func startRun(t *testing.T, c *Conn, opts Options) *running {
 		// A chat session takes files pushed to it: never into the source tree.
 		opts.Downloads = t.TempDir()
 	}
-	go func() { r.done <- c.Run(t.Context(), pr, r.out, opts) }()
-	t.Cleanup(func() { pw.Close() })
+	ended := make(chan struct{})
+	go func() { r.done <- c.Run(t.Context(), pr, r.out, opts); close(ended) }()
+	// Registered after the key store's and downloads' temporary
+	// directories, so it runs before they are removed: the session's last
+	// writes (its key state) are over by then.
+	t.Cleanup(func() {
+		pw.Close()
+		c.Close()
+		select {
+		case <-ended:
+		case <-time.After(waitLimit):
+			t.Errorf("the session did not end within %v of the test", waitLimit)
+		}
+	})
 	return r
 }
 
