@@ -141,7 +141,7 @@ func TestSocketOnlineStatusHelp(t *testing.T) {
 	if last != "ok 2 users, 3 sessions" || len(data) != 3 {
 		t.Fatalf("online: %q %q", data, last)
 	}
-	re := regexp.MustCompile(`^(alice|bob) 127\.0\.0\.1:\d+ group=(on|off) client=(sslm/2|original) since=\d{4}-\d\d-\d\dT[\d:]+Z$`)
+	re := regexp.MustCompile(`^(alice|bob) 127\.0\.0\.1:\d+ group=(on|off) client=(sslm/3|sslm/2|original) since=\d{4}-\d\d-\d\dT[\d:]+Z$`)
 	groups := 0
 	for _, l := range data {
 		if !re.MatchString(l) {

@@ -72,8 +72,8 @@ func (a *Admin) online(_ Request, args string) Result {
 	for _, s := range ss {
 		users[wire.FoldName(s.User)] = true
 		client := "original"
-		if s.Extended {
-			client = "sslm/2"
+		if s.Protocol != "" {
+			client = s.Protocol
 		}
 		group := "off"
 		if s.Group {

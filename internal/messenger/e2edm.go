@@ -160,6 +160,11 @@ func isSelf(s *session, name string) bool { return wire.FoldName(name) == wire.F
 // and for a contact whose key is pinned a warning that the server could
 // have written it.
 func (s *session) plainLabel(user string) string {
+	if wire.FoldName(user) == wire.OperatorName {
+		// The server operator's notice: from the server itself, which
+		// holds no end-to-end key, and no user can send under the name.
+		return user
+	}
 	if _, pinned := s.e2e.keys.contact(user); pinned {
 		return user + " [plain – may be forged by the server]"
 	}

@@ -18,9 +18,8 @@ import (
 // AdminRunner. The commands themselves live in internal/admin.
 
 // AdminName is the sender of the messages an operator sends with the msg
-// and g commands. It is a reserved name (wire.ReservedNames): no account
-// can have it.
-const AdminName = "admin"
+// and g commands (wire.OperatorName): no account can have it.
+const AdminName = wire.OperatorName
 
 // maxAdminDataLines bounds the data lines one ADMIN answer sends to a
 // client; the rest is summed up in one line (the admin socket has no such

@@ -19,7 +19,8 @@ type SessionInfo struct {
 	User     string    // as registered
 	Remote   string    // host:port of the client
 	Group    bool      // in group mode
-	Extended bool      // negotiated ALPN sslm/2 (our client)
+	Extended bool      // negotiated ALPN sslm/2 or sslm/3 (our client)
+	Protocol string    // the ALPN negotiated: wire.ALPNKeys, wire.ALPN, or "" (an original client)
 	Since    time.Time // when the connection was accepted
 }
 
@@ -32,7 +33,7 @@ func (s *Server) Sessions() []SessionInfo {
 	all := s.hub.sessions()
 	out := make([]SessionInfo, 0, len(all))
 	for _, sess := range all {
-		out = append(out, SessionInfo{User: sess.user, Remote: sess.remote, Group: members[sess], Extended: sess.ext, Since: sess.since})
+		out = append(out, SessionInfo{User: sess.user, Remote: sess.remote, Group: members[sess], Extended: sess.ext, Protocol: sess.protocol(), Since: sess.since})
 	}
 	return out
 }
@@ -59,4 +60,15 @@ func (s *Server) DropUserData(name string) (files int, err error) {
 		err = kerr
 	}
 	return files, err
+}
+
+// protocol is the ALPN the session negotiated, "" for an original client.
+func (c *session) protocol() string {
+	switch {
+	case c.keys:
+		return wire.ALPNKeys
+	case c.ext:
+		return wire.ALPN
+	}
+	return ""
 }

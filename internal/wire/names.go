@@ -18,6 +18,11 @@ const (
 	MaxUserNameBytes = 15
 )
 
+// OperatorName is the sender of the messages a server operator sends (the
+// admin msg and g commands). It is one of ReservedNames: no account can
+// have it, so a line from it can only come from the server itself.
+const OperatorName = "admin"
+
 // ReservedNames are the words, in lower case, that are no user name in any
 // case: the original client's commands and ours.
 var ReservedNames = []string{"quit", "status", "toggle", "admin", "upload", "download", "online", "new_target", "help", "get", "group"}
