@@ -60,7 +60,12 @@ const (
 // dial connects to the server, completes the TLS handshake and logs in as
 // name. rbuf and wbuf size the connection's buffers.
 func dial(ctx context.Context, e *env, name string, mode loginMode, rbuf, wbuf int) (*client, error) {
-	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout}, Config: e.tls}
+	return dialFrom(ctx, e, name, mode, rbuf, wbuf, nil)
+}
+
+// dialFrom is dial from the local address from (nil: any).
+func dialFrom(ctx context.Context, e *env, name string, mode loginMode, rbuf, wbuf int, from net.Addr) (*client, error) {
+	d := tls.Dialer{NetDialer: &net.Dialer{Timeout: dialTimeout, LocalAddr: from}, Config: e.tls}
 	raw, err := d.DialContext(ctx, "tcp", e.addr)
 	if err != nil {
 		return nil, fmt.Errorf("connect %s: %w", name, err)
@@ -332,4 +337,16 @@ func closeAll(clients []*client) {
 			<-c.done
 		}
 	}
+}
+
+// loopbackSource is the i-th of 200 loopback source addresses
+// (127.0.1.0 to 127.0.1.199) when the server listens on IPv4 loopback, so
+// a scenario of many users does not look like one address to the server's
+// per-address limits; nil otherwise.
+func loopbackSource(serverAddr string, i int) net.Addr {
+	host, _, err := net.SplitHostPort(serverAddr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || ip.To4() == nil || !ip.IsLoopback() {
+		return nil
+	}
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 1, byte(i%200))}
 }

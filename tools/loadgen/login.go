@@ -13,7 +13,8 @@ import (
 // connection (connect, TLS handshake, PUT or AUTH, ACCEPT, then END <user
 // command> and the server's answer), --concurrency at a time. Both are
 // dominated by the server's bcrypt cost. Latency is connect to ACCEPT;
-// server CPU is per operation over both phases.
+// server CPU is per operation over both phases. Connections come from 200
+// loopback addresses (loopbackSource), as users do from many.
 func runLogin(ctx context.Context, e *env, count int) (*Result, error) {
 	if count < 1 || count > maxClients {
 		return nil, fmt.Errorf("login: --count must be 1 to %d", maxClients)
@@ -78,7 +79,7 @@ func loginPhase(ctx context.Context, e *env, count int, mode loginMode, res *Res
 			defer wg.Done()
 			for i := range next {
 				s := time.Now()
-				c, err := dial(ctx, e, e.name('l', i), mode, smallReadBuffer, smallWriteBuf)
+				c, err := dialFrom(ctx, e, e.name('l', i), mode, smallReadBuffer, smallWriteBuf, loopbackSource(e.addr, i))
 				if err == nil {
 					lat[i] = time.Since(s)
 					err = c.quitInline()
