@@ -322,49 +322,5 @@ func SendTo(ctx context.Context, c *Conn, to, text string) (queued bool, err err
 	if text == "" {
 		return false, errors.New("empty message")
 	}
-	deadline := time.Now().Add(SendTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	c.tc.SetReadDeadline(deadline)
-	defer c.tc.SetReadDeadline(time.Time{})
-	stop := context.AfterFunc(ctx, func() { c.tc.SetReadDeadline(time.Now()) })
-	defer stop()
-
-	if err := c.send(wire.Msg{Target: to, Sender: c.user, Text: text, Token: c.token}); err != nil {
-		return false, c.closedBy(err)
-	}
-	if err := c.send(wire.Quit{Token: c.token}); err != nil {
-		return false, c.closedBy(err)
-	}
-	var notOnline error
-	for {
-		q, err := c.read()
-		var pe *wire.ProtocolError
-		if errors.As(err, &pe) {
-			continue // not ours to act on; END is what counts
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
-			return false, c.closedBy(err)
-		}
-		switch q := q.(type) {
-		case wire.NotOnline:
-			switch q.Reason {
-			case wire.ReasonNotOnline:
-				notOnline = &NotOnlineError{Target: to}
-			case wire.ReasonQueued:
-				queued = true
-			default:
-				notOnline = &NotDeliveredError{Target: to, Reason: q.Reason}
-			}
-		case wire.End:
-			if !q.Fatal && q.Reason == wire.ReasonEndAccepted {
-				return queued && notOnline == nil, notOnline
-			}
-			return false, &ClosedError{Reason: q.Reason, Fatal: q.Fatal}
-		}
-	}
+	return sendWords(ctx, c, to, []wire.Msg{{Target: to, Sender: c.user, Text: text}}) // e2esend.go
 }
