@@ -138,11 +138,14 @@ func uploadFileE2E(ctx context.Context, a *fileClient, target string, p filePara
 }
 
 // plainFitting is the largest plaintext size whose encrypted file
-// (e2e.FileCiphertextSize) is at most size bytes.
+// (e2e.FileCiphertextSize) is at most size bytes; 0 when none fits.
 func plainFitting(size int64) int64 {
 	plain := max(size-(e2e.FileCiphertextSize(size)-size), 0)
 	for plain > 0 && e2e.FileCiphertextSize(plain) > size {
 		plain--
+	}
+	for e2e.FileCiphertextSize(plain+1) <= size {
+		plain++ // the overhead at size counted a chunk more than plain needs
 	}
 	return plain
 }
