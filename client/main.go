@@ -82,6 +82,7 @@ While chatting:
    :online:             list who is online
    :new_target: [NAME]  send to someone else
    :toggle:             group chat on or off
+   :plain_group: TEXT   send TEXT to group chat in plaintext (the server can read it)
    :status:             your user, target, group chat and server
    :upload: PATH [NAME] send a file to your target, or to NAME; quote a PATH
                         with spaces ("my notes.txt") or give it alone

@@ -127,7 +127,7 @@ func TestHelpHasExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Examples:", "SSLM_PASSWORD=", "| ", "send --to bob", "--password-file", "$SSLM_SERVER", "NO_COLOR",
-		"upload --to bob report.pdf", "download --dir", ":upload: PATH [NAME]", ":download:", "--downloads DIR", "$SSLM_DOWNLOADS", `default: "./downloads"`} {
+		"upload --to bob report.pdf", "download --dir", ":upload: PATH [NAME]", ":download:", ":fingerprint:", ":verify: NAME", ":trust: NAME", ":plaintext: NAME", ":plain_group: TEXT", "--downloads DIR", "$SSLM_DOWNLOADS", `default: "./downloads"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("help lacks %q", want)
 		}
