@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"sslmessager/internal/wire"
@@ -64,6 +65,17 @@ const (
 
 var b64 = base64.RawURLEncoding
 
+// decodeWord decodes a base64url word (no padding) and accepts only its
+// one canonical spelling: encoding/base64 skips CR and LF even in Strict
+// mode, so without this check a word with line breaks inside would parse
+// as the same value (found by FuzzParseBundle).
+func decodeWord(s string) ([]byte, error) {
+	if strings.ContainsAny(s, "\r\n") {
+		return nil, errors.New("line break inside a base64url word")
+	}
+	return b64.Strict().DecodeString(s)
+}
+
 // Errors of ParseBundle and CheckFresh. ParseBundle wraps ErrBadBundle for
 // every malformed bundle and ErrBundleSignature for a bad signature.
 var (
@@ -104,7 +116,7 @@ func ParseBundle(word string) (*Bundle, error) {
 	if len(word) > MaxBundleWordBytes {
 		return nil, bundleError("longer than %d characters", MaxBundleWordBytes)
 	}
-	raw, err := b64.Strict().DecodeString(word)
+	raw, err := decodeWord(word)
 	if err != nil {
 		return nil, bundleError("not base64url without padding")
 	}

@@ -372,7 +372,7 @@ func (o *Opener) Open(word, from string, fromKey PublicIdentity) (*Opened, error
 	if !strings.HasPrefix(word, WordPrefix) {
 		return nil, envelopeError("no %q prefix", WordPrefix)
 	}
-	ct, err := b64.Strict().DecodeString(word[len(WordPrefix):])
+	ct, err := decodeWord(word[len(WordPrefix):])
 	if err != nil {
 		return nil, envelopeError("not base64url")
 	}

@@ -445,3 +445,28 @@ func FuzzStanza(f *testing.F) {
 		}
 	})
 }
+
+// A word accepts only its canonical spelling: encoding/base64 would skip a
+// CR or LF inside it (found by FuzzParseBundle), so a bundle or an envelope
+// with one must be refused, not read as the same value.
+func TestWordsWithLineBreaksRefused(t *testing.T) {
+	alice, bob := newParty(t, "alice"), newParty(t, "bob")
+	w, err := alice.s.Seal(bob.b, &Message{Kind: KindText, Seq: 1, Peer: "bob", Body: []byte("hi")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bob.b.Encode()
+	for _, br := range []string{"\n", "\r", "\r\n"} {
+		at := len(bw) / 2
+		if _, err := ParseBundle(bw[:at] + br + bw[at:]); err == nil {
+			t.Errorf("bundle with %q inside accepted", br)
+		}
+		at = len(w) / 2
+		if _, err := bob.o.Open(w[:at]+br+w[at:], "alice", alice.key()); err == nil {
+			t.Errorf("envelope with %q inside opened", br)
+		}
+	}
+	if _, err := ParseBundle(bw); err != nil {
+		t.Fatalf("the canonical bundle: %v", err)
+	}
+}
