@@ -346,24 +346,33 @@ func (f *FileStats) measureCeilings(ctx context.Context, srvTLS *tls.Config, e *
 	return nil
 }
 
+// beginUpload sends up (BEGINF) and waits for PROCEED; a STOP is an error
+// with the server's reason.
+func beginUpload(ctx context.Context, a *fileClient, up wire.Upload) error {
+	if err := a.write(up, true); err != nil {
+		return err
+	}
+	ev, err := a.wait(ctx)
+	if err != nil {
+		return err
+	}
+	switch q := ev.q.(type) {
+	case wire.Proceed:
+		return nil
+	case wire.Stop:
+		return fmt.Errorf("server refused the upload of %d bytes: %s", up.Size, q.Reason)
+	default:
+		return fmt.Errorf("want PROCEED, got %s", q.Verb())
+	}
+}
+
 // uploadFile sends BEGINF, waits for PROCEED, streams the data, sends ENDF
 // and waits for CMD <upload complete>. It returns the time from BEGINF to
 // that notice.
 func uploadFile(ctx context.Context, a *fileClient, target string, p fileParams) (time.Duration, error) {
 	t0 := time.Now()
-	if err := a.write(wire.Upload{Name: fileName, Target: target, Size: p.Size, Token: a.token}, true); err != nil {
+	if err := beginUpload(ctx, a, wire.Upload{Name: fileName, Target: target, Size: p.Size, Token: a.token}); err != nil {
 		return 0, err
-	}
-	ev, err := a.wait(ctx)
-	if err != nil {
-		return 0, err
-	}
-	switch q := ev.q.(type) {
-	case wire.Proceed:
-	case wire.Stop:
-		return 0, fmt.Errorf("server refused the upload: %s", q.Reason)
-	default:
-		return 0, fmt.Errorf("want PROCEED, got %s", q.Verb())
 	}
 	gen := newDataGen(p.Seed)
 	buf := make([]byte, fileChunk)
@@ -378,7 +387,7 @@ func uploadFile(ctx context.Context, a *fileClient, target string, p fileParams)
 	if err := a.write(wire.UploadEnd{Token: a.token}, true); err != nil {
 		return 0, err
 	}
-	ev, err = a.wait(ctx)
+	ev, err := a.wait(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -93,19 +93,8 @@ func uploadFileE2E(ctx context.Context, a *fileClient, target string, p filePara
 		return 0, err
 	}
 	t0 := time.Now()
-	if err := a.write(wire.Upload{Name: name, Target: target, Size: e2e.FileCiphertextSize(p.Size), Token: a.token}, true); err != nil {
-		return 0, err
-	}
-	ev, err := a.wait(ctx)
-	if err != nil {
-		return 0, err
-	}
-	switch q := ev.q.(type) {
-	case wire.Proceed:
-	case wire.Stop:
-		return 0, fmt.Errorf("server refused the encrypted upload: %s", q.Reason)
-	default:
-		return 0, fmt.Errorf("want PROCEED, got %s", q.Verb())
+	if err := beginUpload(ctx, a, wire.Upload{Name: name, Target: target, Size: e2e.FileCiphertextSize(p.Size), Token: a.token}); err != nil {
+		return 0, fmt.Errorf("encrypted upload: %w", err)
 	}
 	w, err := s.EncryptFile(rawWriter{a}, e2e.FileMeta{Name: fileName, Size: p.Size, ModTime: t0}, bundle)
 	if err != nil {
@@ -127,7 +116,7 @@ func uploadFileE2E(ctx context.Context, a *fileClient, target string, p filePara
 	if err := a.write(wire.UploadEnd{Token: a.token}, true); err != nil {
 		return 0, err
 	}
-	ev, err = a.wait(ctx)
+	ev, err := a.wait(ctx)
 	if err != nil {
 		return 0, err
 	}
