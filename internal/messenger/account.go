@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"sslmessager/internal/e2e/keystore"
 	"sslmessager/internal/wire"
 )
 
@@ -196,12 +197,31 @@ func cmdPasswd(s *session, _ string) (bool, error) {
 	switch q := q.(type) {
 	case wire.OK:
 		s.out.line("password changed; your other sessions were logged out")
+		s.rekeyStore(old, pw)
 	case wire.No:
 		s.out.line(not + Sanitize(q.Reason))
 	default:
 		s.out.line(not + "unknown: " + err.Error())
 	}
 	return false, nil
+}
+
+// rekeyStore, after a password change, re-encrypts the end-to-end key
+// store under the new password when the old one locked it (the default),
+// so the next log-in opens it; a store with a passphrase of its own is
+// left as it is.
+func (s *session) rekeyStore(old, pw string) {
+	if s.opts.Keys == nil {
+		return
+	}
+	switch err := s.opts.Keys.store.Rekey(old, pw); {
+	case err == nil:
+		s.out.line("your end-to-end key store now opens with the new password")
+	case errors.Is(err, keystore.ErrPassphrase):
+		// Locked with --key-passphrase: not the log-in password's business.
+	default:
+		s.out.line("! your end-to-end key store still opens with the old password only (" + Sanitize(err.Error()) + "): give it with --key-passphrase at the next log-in")
+	}
 }
 
 // :delete_account:

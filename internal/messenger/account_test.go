@@ -250,3 +250,43 @@ func TestMuteFileName(t *testing.T) {
 		t.Errorf("MuteFile for IPv6 = %q", got)
 	}
 }
+
+// The key store follows a password change when the log-in password locked
+// it (the default), so the next log-in opens it; a store with a passphrase
+// of its own is left alone.
+func TestPasswdRekeysKeyStore(t *testing.T) {
+	s := startRelay(t)
+	for _, c := range []struct {
+		user, storePass string
+		follows         bool
+	}{{"alice", "pw-of-alice", true}, {"bob", "a passphrase of its own", false}} {
+		conn := s.join(t, c.user, true)
+		dir := KeyStoreDir(t.TempDir(), "test-server", c.user)
+		k, err := OpenKeys(dir, c.user, c.storePass, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := startRun(t, conn, Options{Target: "carol", ConfigDir: t.TempDir(), Keys: k})
+		r.typeLine(t, ":passwd:")
+		for _, l := range []string{"pw-of-" + c.user, "new-password-1", "new-password-1"} {
+			r.typeLine(t, l)
+		}
+		waitOutput(t, r.out, "password changed; your other sessions were logged out\n")
+		r.typeLine(t, ":status:")
+		waitOutput(t, r.out, "status: ")
+		said := strings.Contains(r.out.String(), "your end-to-end key store now opens with the new password\n")
+		if said != c.follows {
+			t.Errorf("%s: rekey notice %v, want %v:\n%s", c.user, said, c.follows, r.out.String())
+		}
+		wantPass, notPass := "new-password-1", "pw-of-"+c.user
+		if !c.follows {
+			wantPass, notPass = c.storePass, "new-password-1"
+		}
+		if _, err := OpenKeys(dir, c.user, wantPass, false); err != nil {
+			t.Errorf("%s: the store does not open with %q: %v", c.user, wantPass, err)
+		}
+		if _, err := OpenKeys(dir, c.user, notPass, false); !errors.Is(err, ErrKeyPassphrase) {
+			t.Errorf("%s: the store opens with %q: %v", c.user, notPass, err)
+		}
+	}
+}

@@ -520,3 +520,38 @@ func decryptFrom(r io.Reader, passphrase string, max int) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+// Rekey re-encrypts identity.age under newPassphrase, provided
+// oldPassphrase opens it: the key store then follows a change of the
+// log-in password it was locked with. When oldPassphrase does not open it
+// (the store has a passphrase of its own) it returns ErrPassphrase and
+// changes nothing. The identity, the master secret and so state.bin stay
+// as they are; the file is replaced whole (durable.WriteFile), so a crash
+// leaves either the old or the new passphrase working, never neither.
+func (s *Store) Rekey(oldPassphrase, newPassphrase string) error {
+	if oldPassphrase == "" || newPassphrase == "" {
+		return ErrEmptyPassphrase
+	}
+	idPath := filepath.Join(s.dir, IdentityFile)
+	f, err := os.Open(idPath)
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	plain, err := decryptFrom(f, oldPassphrase, len(identityMagic)+masterSize+MaxSecretsBytes)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", idPath, err)
+	}
+	if _, secrets, err := parseIdentity(plain); err != nil {
+		return fmt.Errorf("%s: %w", idPath, err)
+	} else if !bytes.Equal(secrets, s.secrets) {
+		return fmt.Errorf("%s: %w: another identity than the one this store opened", idPath, ErrCorrupt)
+	}
+	err = durable.WriteFile(idPath, FileMode, func(w io.Writer) error {
+		return encryptTo(w, newPassphrase, plain, scryptLogN)
+	})
+	if err != nil {
+		return fmt.Errorf("keystore: %w", err)
+	}
+	return nil
+}

@@ -702,3 +702,39 @@ func BenchmarkOpenDefaultWorkFactor(b *testing.B) {
 		}
 	})
 }
+
+// After a log-in password change the store follows: the new passphrase
+// opens it, the old one no longer does, the state is untouched; a store
+// with a passphrase of its own is left alone.
+func TestRekey(t *testing.T) {
+	dir := t.TempDir()
+	s := create(t, dir, "old password", []byte("identity secrets"))
+	if err := s.SaveState([]byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rekey("not the passphrase", "new password"); !errors.Is(err, ErrPassphrase) {
+		t.Fatalf("rekey with a wrong old passphrase: %v", err)
+	}
+	if _, err := Open(dir, "old password"); err != nil {
+		t.Fatalf("a refused rekey changed the store: %v", err)
+	}
+	if err := s.Rekey("old password", "new password"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, "old password"); !errors.Is(err, ErrPassphrase) {
+		t.Fatalf("the old passphrase still opens the store: %v", err)
+	}
+	s2, err := Open(dir, "new password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := s2.LoadState(); err != nil || string(st) != "state" || string(s2.Secrets()) != "identity secrets" {
+		t.Fatalf("after rekey: state %q, %v, secrets %q", st, err, s2.Secrets())
+	}
+	if err := checkPrivate(filepath.Join(dir, IdentityFile), FileMode, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Rekey("new password", ""); !errors.Is(err, ErrEmptyPassphrase) {
+		t.Fatalf("empty new passphrase: %v", err)
+	}
+}
