@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -186,7 +187,7 @@ func TestKnownAnswers(t *testing.T) {
 		{"flipped payload byte", "alice", WordPrefix + b64.EncodeToString(flip), "decrypt"},
 		{"wrong sender name", "mallory", word, "unwrap"},
 		{"swapped prekey id", "alice", swapStanzaArg(t, word, 1, "01020305"), "prekey"},
-		{"truncated", "alice", word[:len(word)-30], "decrypt"},
+		{"truncated", "alice", WordPrefix + b64.EncodeToString(buf.Bytes()[:buf.Len()-20]), "decrypt"},
 		{"extra stanza", "alice", addStanza(t, alice, bob, word), "stanza"},
 	}
 
@@ -213,7 +214,8 @@ func TestKnownAnswers(t *testing.T) {
 		}
 	}
 
-	// The stored vectors also open, and every negative one fails.
+	// The stored vectors also open, and every negative one fails at the
+	// step its want names.
 	var stored katDM
 	b, _ := os.ReadFile(filepath.Join(katDir, "dm.json"))
 	if err := json.Unmarshal(b, &stored); err != nil {
@@ -224,8 +226,11 @@ func TestKnownAnswers(t *testing.T) {
 		t.Fatalf("stored DM: %v", err)
 	}
 	for _, n := range stored.Negative {
-		if _, err := bob.o.Open(n.Word, n.From, alice.key()); err == nil {
+		_, err := bob.o.Open(n.Word, n.From, alice.key())
+		if err == nil {
 			t.Errorf("negative vector %q opened", n.Name)
+		} else if !failsAt(err, n.Want) {
+			t.Errorf("negative vector %q (want %s) failed elsewhere: %v", n.Name, n.Want, err)
 		}
 	}
 	var sb katBundle
@@ -236,6 +241,22 @@ func TestKnownAnswers(t *testing.T) {
 	if pb, err := ParseBundle(sb.Bundle); err != nil || pb.User != "alice" {
 		t.Fatalf("stored bundle: %v", err)
 	}
+}
+
+// failsAt reports whether err is the failure a negative vector's want
+// names: "stanza", "prekey" and "unwrap" are the header checks' errors;
+// "decrypt" is age's payload authentication, past every one of them.
+func failsAt(err error, want string) bool {
+	steps := map[string]error{"stanza": ErrStanza, "prekey": ErrUnknownPrekey, "unwrap": ErrUnwrap}
+	if want != "decrypt" {
+		return steps[want] != nil && errors.Is(err, steps[want])
+	}
+	for _, e := range []error{ErrEnvelope, ErrStanza, ErrSenderKey, ErrUnknownPrekey, ErrUnwrap} {
+		if errors.Is(err, e) {
+			return false
+		}
+	}
+	return true
 }
 
 // capture records the file key age hands the recipient.
