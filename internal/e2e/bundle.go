@@ -196,9 +196,7 @@ func (b *Bundle) CheckSendable(now time.Time) (stale bool, err error) {
 // IdentityKey returns the identity part of the bundle, the 64 bytes
 // SigKey ‖ DHKey that stay the same across prekey rotations: what a
 // contact pins and what safety numbers are computed from.
-func (b *Bundle) IdentityKey() []byte {
-	return append(clone(b.SigKey), b.DHKey.Bytes()...)
-}
+func (b *Bundle) IdentityKey() []byte { return b.Identity().Bytes() }
 
 func signedMessage(body []byte) []byte {
 	return append([]byte(BundleSigContext), body...)
@@ -248,10 +246,7 @@ func (id *Identity) Public() (ed25519.PublicKey, *ecdh.PublicKey) {
 }
 
 // IdentityKey returns SigKey ‖ DHKey (64 bytes), as Bundle.IdentityKey.
-func (id *Identity) IdentityKey() []byte {
-	s, d := id.Public()
-	return append(clone(s), d.Bytes()...)
-}
+func (id *Identity) IdentityKey() []byte { return id.PublicIdentity().Bytes() }
 
 // NewSignedPrekey makes a prekey with the given id and expiry (cut to whole
 // seconds) from 32 bytes of rand (crypto/rand.Reader if nil).
