@@ -69,7 +69,8 @@ const (
 // which bounds the work a planted or imported file can cost (2^22: about
 // 16 s and 4 GiB). A file is opened at the work factor written in its own
 // scrypt stanza, so stores written at another factor (2^18 before) open
-// unchanged; the factor of a store never changes once written.
+// unchanged; a store keeps its factor until its passphrase changes
+// (Rekey writes the file anew, at WorkFactor).
 //
 // Why 2^16 (64 MiB, about 0.26 s on one core; 2^15: 0.13 s, 2^17: 0.55 s,
 // 2^18: 1.1 s and 256 MiB; BenchmarkOpenWorkFactor): every client process
@@ -231,18 +232,9 @@ func Open(dir, passphrase string) (*Store, error) {
 	if err := checkPrivate(filepath.Join(dir, StateFile), FileMode, false); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	f, err := os.Open(idPath)
+	_, master, secrets, err := readIdentity(idPath, passphrase)
 	if err != nil {
-		return nil, fmt.Errorf("keystore: %w", err)
-	}
-	defer f.Close()
-	plain, err := decryptFrom(f, passphrase, len(identityMagic)+masterSize+MaxSecretsBytes)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", idPath, err)
-	}
-	master, secrets, err := parseIdentity(plain)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", idPath, err)
+		return nil, err
 	}
 	s, err := newStore(dir, master, secrets)
 	if err != nil {
@@ -252,6 +244,24 @@ func Open(dir, passphrase string) (*Store, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// readIdentity decrypts identity.age at path with passphrase and splits
+// it (parseIdentity); errors name the file.
+func readIdentity(path, passphrase string) (plain, master, secrets []byte, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("keystore: %w", err)
+	}
+	defer f.Close()
+	plain, err = decryptFrom(f, passphrase, len(identityMagic)+masterSize+MaxSecretsBytes)
+	if err == nil {
+		master, secrets, err = parseIdentity(plain)
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return plain, master, secrets, nil
 }
 
 // parseIdentity splits the plaintext of identity.age: magic ‖ master (32
@@ -533,18 +543,11 @@ func (s *Store) Rekey(oldPassphrase, newPassphrase string) error {
 		return ErrEmptyPassphrase
 	}
 	idPath := filepath.Join(s.dir, IdentityFile)
-	f, err := os.Open(idPath)
+	plain, _, secrets, err := readIdentity(idPath, oldPassphrase)
 	if err != nil {
-		return fmt.Errorf("keystore: %w", err)
+		return err
 	}
-	plain, err := decryptFrom(f, oldPassphrase, len(identityMagic)+masterSize+MaxSecretsBytes)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("%s: %w", idPath, err)
-	}
-	if _, secrets, err := parseIdentity(plain); err != nil {
-		return fmt.Errorf("%s: %w", idPath, err)
-	} else if !bytes.Equal(secrets, s.secrets) {
+	if !bytes.Equal(secrets, s.secrets) {
 		return fmt.Errorf("%s: %w: another identity than the one this store opened", idPath, ErrCorrupt)
 	}
 	err = durable.WriteFile(idPath, FileMode, func(w io.Writer) error {
