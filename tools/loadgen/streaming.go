@@ -151,14 +151,10 @@ func streamEndToEnd(ctx context.Context, e *env, a, b *fileClient, p fileParams,
 		took = time.Since(t0)
 		got <- err
 	}()
-	upErr := func() error {
-		_, err := uploadFile(ctx, a, b.name, fileParams{Size: size, Seed: p.Seed})
-		return err
-	}()
-	if upErr != nil {
+	if _, err := uploadFile(ctx, a, b.name, fileParams{Size: size, Seed: p.Seed}); err != nil {
 		r.conn.Close() // ends the recipient's read
 		<-got
-		return streamRun{}, fmt.Errorf("upload: %w", upErr)
+		return streamRun{}, fmt.Errorf("upload: %w", err)
 	}
 	if err := <-got; err != nil {
 		return streamRun{}, err
@@ -393,7 +389,7 @@ func (p *filePipe) read(r io.Reader, n int64) error {
 // finish hands on the part-filled buffer, waits until all is hashed and
 // written, and returns the first write error.
 func (p *filePipe) finish() error {
-	if p.cur != nil && len(p.cur) > 0 {
+	if len(p.cur) > 0 {
 		p.full <- p.cur
 	}
 	p.cur = nil
