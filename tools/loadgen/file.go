@@ -104,43 +104,18 @@ func copyData(w io.Writer, r io.Reader, size int64) (n int64, werr, rerr error) 
 
 // copyOverlapped is copyData with the writes to w overlapped with the
 // reads, as our client saves a download: while one buffer is written by a
-// second goroutine, the next is read and decrypted. A file write is a
-// copy into the page cache, as costly as the decryption; done in turn
-// they leave a core idle. The ceiling's receiver keeps the plain copyData.
+// second goroutine (a filePipe, streaming.go), the next is read and
+// decrypted. A file write is a copy into the page cache, as costly as the
+// decryption; done in turn they leave a core idle. The ceiling's receiver
+// keeps the plain copyData.
 func copyOverlapped(w io.Writer, r io.Reader, size int64) (n int64, werr, rerr error) {
-	free := make(chan []byte, 4)
-	for range cap(free) {
-		free <- make([]byte, fileReadBuffer)
+	p := newFilePipe(nil, w)
+	rerr = p.read(r, size)
+	werr = p.finish()
+	if rerr != nil {
+		return 0, werr, rerr
 	}
-	full := make(chan []byte, cap(free))
-	done := make(chan error, 1)
-	go func() {
-		var err error
-		for b := range full {
-			if err == nil {
-				_, err = w.Write(b)
-			}
-			free <- b[:cap(b)]
-		}
-		done <- err
-	}()
-	for left := size; left > 0 && rerr == nil; {
-		buf := <-free
-		m, err := io.ReadFull(r, buf[:min(int64(len(buf)), left)])
-		if m > 0 {
-			left -= int64(m)
-			n += int64(m)
-			full <- buf[:m]
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			rerr = err
-		}
-	}
-	close(full)
-	return n, <-done, rerr
+	return size, werr, nil
 }
 
 // wait returns the next event.
@@ -384,17 +359,25 @@ func uploadFile(ctx context.Context, a *fileClient, target string, p fileParams)
 		}
 		left -= n
 	}
-	if err := a.write(wire.UploadEnd{Token: a.token}, true); err != nil {
+	if err := endUpload(ctx, a); err != nil {
 		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// endUpload sends ENDF and waits for CMD <upload complete>.
+func endUpload(ctx context.Context, a *fileClient) error {
+	if err := a.write(wire.UploadEnd{Token: a.token}, true); err != nil {
+		return err
 	}
 	ev, err := a.wait(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	if q, ok := ev.q.(wire.Notice); !ok || q.Text != wire.NoticeUploadComplete {
-		return 0, fmt.Errorf("want CMD <%s>, got %s", wire.NoticeUploadComplete, lineText(ev.q))
+		return fmt.Errorf("want CMD <%s>, got %s", wire.NoticeUploadComplete, lineText(ev.q))
 	}
-	return time.Since(t0), nil
+	return nil
 }
 
 // downloadFile sends CMD <get> and reads BEGIN, the first file into sink

@@ -113,15 +113,8 @@ func uploadFileE2E(ctx context.Context, a *fileClient, target string, p filePara
 	if err := w.Close(); err != nil {
 		return 0, err
 	}
-	if err := a.write(wire.UploadEnd{Token: a.token}, true); err != nil {
+	if err := endUpload(ctx, a); err != nil {
 		return 0, err
-	}
-	ev, err := a.wait(ctx)
-	if err != nil {
-		return 0, err
-	}
-	if q, ok := ev.q.(wire.Notice); !ok || q.Text != wire.NoticeUploadComplete {
-		return 0, fmt.Errorf("want CMD <%s>, got %s", wire.NoticeUploadComplete, lineText(ev.q))
 	}
 	return time.Since(t0), nil
 }

@@ -151,14 +151,10 @@ func streamEndToEnd(ctx context.Context, e *env, a, b *fileClient, p fileParams,
 		took = time.Since(t0)
 		got <- err
 	}()
-	upErr := func() error {
-		_, err := uploadFile(ctx, a, b.name, fileParams{Size: size, Seed: p.Seed})
-		return err
-	}()
-	if upErr != nil {
+	if _, err := uploadFile(ctx, a, b.name, fileParams{Size: size, Seed: p.Seed}); err != nil {
 		r.conn.Close() // ends the recipient's read
 		<-got
-		return streamRun{}, fmt.Errorf("upload: %w", upErr)
+		return streamRun{}, fmt.Errorf("upload: %w", err)
 	}
 	if err := <-got; err != nil {
 		return streamRun{}, err
@@ -288,7 +284,7 @@ func (r *streamRecipient) receiveStream(f *os.File, size int64) (string, error) 
 				pipe.finish()
 				return "", fmt.Errorf("CHUNK %d after %d bytes overruns the %d announced", q.Size, got, size)
 			}
-			if err := pipe.read(r.r, q.Size); err != nil {
+			if err := pipe.read(r.r, int64(q.Size)); err != nil {
 				pipe.finish()
 				return "", fmt.Errorf("chunk data after %d bytes: %w", got, err)
 			}
@@ -335,9 +331,9 @@ func streamOther(q wire.Query, where string) error {
 	return nil
 }
 
-// filePipe hashes and writes, on a goroutine of its own, the data read
-// takes from the connection: as copyOverlapped, but across the chunks of
-// a stream, which it gathers into whole buffers.
+// filePipe hashes (sum, unless nil) and writes, on a goroutine of its own,
+// the data read takes from the connection, gathered into whole buffers
+// across the chunks of a stream.
 type filePipe struct {
 	free chan []byte
 	full chan []byte
@@ -353,7 +349,9 @@ func newFilePipe(sum hash.Hash, w io.Writer) *filePipe {
 	go func() {
 		var err error
 		for b := range p.full {
-			sum.Write(b)
+			if sum != nil {
+				sum.Write(b)
+			}
 			if err == nil {
 				_, err = w.Write(b)
 			}
@@ -365,15 +363,15 @@ func newFilePipe(sum hash.Hash, w io.Writer) *filePipe {
 }
 
 // read reads exactly n bytes from r into the pipe.
-func (p *filePipe) read(r io.Reader, n int) error {
+func (p *filePipe) read(r io.Reader, n int64) error {
 	for n > 0 {
 		if p.cur == nil {
 			p.cur = <-p.free
 		}
-		k := min(n, cap(p.cur)-len(p.cur))
+		k := int(min(n, int64(cap(p.cur)-len(p.cur))))
 		m, err := io.ReadFull(r, p.cur[len(p.cur):len(p.cur)+k])
 		p.cur = p.cur[:len(p.cur)+m]
-		n -= m
+		n -= int64(m)
 		if len(p.cur) == cap(p.cur) {
 			p.full <- p.cur
 			p.cur = nil
@@ -391,7 +389,7 @@ func (p *filePipe) read(r io.Reader, n int) error {
 // finish hands on the part-filled buffer, waits until all is hashed and
 // written, and returns the first write error.
 func (p *filePipe) finish() error {
-	if p.cur != nil && len(p.cur) > 0 {
+	if len(p.cur) > 0 {
 		p.full <- p.cur
 	}
 	p.cur = nil
