@@ -128,7 +128,8 @@ func (u *liveUploads) add(l *liveUpload) {
 
 func (u *liveUploads) remove(l *liveUpload) {
 	u.mu.Lock()
-	list := slices.DeleteFunc(slices.Clone(u.m[l.key]), func(x *liveUpload) bool { return x == l })
+	// In place: every reader of a list clones it under u.mu.
+	list := slices.DeleteFunc(u.m[l.key], func(x *liveUpload) bool { return x == l })
 	if len(list) == 0 {
 		delete(u.m, l.key)
 	} else {

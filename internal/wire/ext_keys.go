@@ -23,7 +23,8 @@ package wire
 const ALPNKeys = "sslm/3"
 
 // MaxBundleBytes bounds a key bundle word. A bundle of today's format is
-// about 240 bytes; the room above is for later versions (several devices).
+// 234 to 252 bytes (by the length of the user's name); the room above is
+// for later versions (several devices).
 const MaxBundleBytes = 2048
 
 // NoBundle is the bundle word of KEY and KEYCHANGE for "no bundle".

@@ -86,15 +86,11 @@ func (q AckMsg) AppendTo(dst []byte) ([]byte, error) {
 }
 
 // parseSeq reads a sequence number: 1 to 20 decimal digits, no leading
-// zero, at least 1, within uint64.
+// zero, at least 1, within uint64. (ParseUint in base 10 takes digits
+// only: no sign, no underscore.)
 func parseSeq(verb, s string) (uint64, error) {
 	if s == "" || len(s) > maxSeqDigits || s[0] == '0' {
 		return 0, perr(verb, "bad sequence number %.24q", s)
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, perr(verb, "bad sequence number %.24q", s)
-		}
 	}
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil {

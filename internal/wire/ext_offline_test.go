@@ -58,6 +58,8 @@ func TestOfflineLinesRefused(t *testing.T) {
 		{"ACKM 0 " + tok, ParseClient},
 		{"ACKM 1 2 " + tok, ParseClient},
 		{"ACKM x1 " + tok, ParseClient},
+		{"ACKM +1 " + tok, ParseClient},
+		{"ACKM 1_0 " + tok, ParseClient},
 	}
 	for _, c := range bad {
 		q, err := c.parse([]byte(c.line))
