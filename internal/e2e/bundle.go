@@ -59,7 +59,7 @@ const (
 	MinBundleBytes = bundleFixed + wire.MinUserNameBytes + ed25519.SignatureSize
 	MaxBundleBytes = bundleFixed + wire.MaxUserNameBytes + ed25519.SignatureSize
 	// MaxBundleWordBytes bounds the encoded bundle word (base64url, no
-	// padding): 240 characters.
+	// padding): 252 characters (a 15-byte name; 234 for a 1-byte one).
 	MaxBundleWordBytes = (MaxBundleBytes*8 + 5) / 6
 )
 
