@@ -285,16 +285,17 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	if werr == nil && d.sealed(h) {
 		return d.openSealed(h, f, sum), nil // e2efile.go; f is removed below
 	}
-	ok := d.save(f, werr, name, desc, h.Size, h.ID, sum)
+	ok := d.save(f, werr, name, desc, "sha256 ok", h.Size, h.ID, sum)
 	f = nil // closed, named or removed by save
 	return ok, nil
 }
 
 // save gives f, a received file whose SHA-256 matched (werr: the first
 // error writing it), its mode, fsyncs it and names it; then it records the
-// id in the journal. It reports whether to confirm the file. f is closed,
-// and removed unless it was named.
-func (d *downloader) save(f *os.File, werr error, name, desc string, size int64, id, sum string) bool {
+// id in the journal. how says in the "saved" line what was checked ("sha256
+// ok"). It reports whether to confirm the file. f is closed, and removed
+// unless it was named.
+func (d *downloader) save(f *os.File, werr error, name, desc, how string, size int64, id, sum string) bool {
 	defer func() { discardPart(f) }()
 	// The file stays open, and so locked against removeStaleParts in
 	// another client, until it has its name.
@@ -321,7 +322,7 @@ func (d *downloader) save(f *os.File, werr error, name, desc string, size int64,
 		d.out.line("! download journal: " + Sanitize(err.Error()))
 	}
 	d.saved++
-	d.out.linef("saved %s (%s, sha256 ok) -> %s", desc, humanSize(size), Sanitize(filepath.Join(d.dir, final)))
+	d.out.linef("saved %s (%s, %s) -> %s", desc, humanSize(size), how, Sanitize(filepath.Join(d.dir, final)))
 	return true
 }
 

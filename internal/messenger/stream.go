@@ -90,7 +90,7 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 				ok, err := d.openStreamed(fh, f, sum) // e2efile.go; f is removed below
 				return ok, q.ID, err
 			}
-			ok := d.save(f, werr, name, desc, h.Size, q.ID, sum)
+			ok := d.save(f, werr, name, desc, "sha256 ok", h.Size, q.ID, sum)
 			f = nil // closed, named or removed by save
 			return ok, q.ID, nil
 		case wire.Check:
