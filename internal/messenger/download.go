@@ -206,6 +206,27 @@ func (d *downloader) receiveNext(h wire.Query) (ack bool, id string, err error) 
 	return false, "", fmt.Errorf("the server sent %s where a file should start", Sanitize(h.Verb()))
 }
 
+// createSink creates the temporary file a received file is written into
+// (createPart) and the write-behind writer in front of it. When the file
+// cannot be created, f and sink are nil and werr says why: the data is
+// then only hashed, to keep the stream in step, and reported not saved.
+func (d *downloader) createSink() (f *os.File, sink io.Writer, werr error) {
+	f, err := createPart(d.dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot create a file in %s: %w", d.dir, describeFileError(err))
+	}
+	return f, durable.NewWriteBehind(f, true), nil
+}
+
+// discardPart closes and removes f, a temporary file that was not named;
+// nil is a no-op.
+func discardPart(f *os.File) {
+	if f != nil {
+		f.Close()
+		os.Remove(f.Name())
+	}
+}
+
 // receive reads the data and end line of the file h announced, saves it
 // and reports whether to confirm it. The file is written to a temporary
 // file while its SHA-256 is computed, fsynced, and only with a matching
@@ -223,24 +244,14 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 
 	known := d.journal.has(h.ID, h.SHA256)
 	var f *os.File
+	var sink io.Writer
 	var werr error
 	if !known {
-		if f, werr = createPart(d.dir); werr != nil {
-			werr = fmt.Errorf("cannot create a file in %s: %w", d.dir, describeFileError(werr))
-		}
+		f, sink, werr = d.createSink()
 	}
-	defer func() {
-		if f != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	defer func() { discardPart(f) }()
 
 	hash := sha256.New()
-	var sink io.Writer
-	if f != nil && werr == nil {
-		sink = durable.NewWriteBehind(f, true)
-	}
 	bar := d.out.newBar(name, h.Size)
 	werr2, err := d.readData(h.Size, hash, sink, bar)
 	if err != nil {
@@ -274,22 +285,18 @@ func (d *downloader) receive(h wire.FileHeader) (ack bool, err error) {
 	if werr == nil && d.sealed(h) {
 		return d.openSealed(h, f, sum), nil // e2efile.go; f is removed below
 	}
-	ok := d.save(f, werr, name, desc, h.Size, h.ID, sum)
+	ok := d.save(f, werr, name, desc, "sha256 ok", h.Size, h.ID, sum)
 	f = nil // closed, named or removed by save
 	return ok, nil
 }
 
 // save gives f, a received file whose SHA-256 matched (werr: the first
 // error writing it), its mode, fsyncs it and names it; then it records the
-// id in the journal. It reports whether to confirm the file. f is closed,
-// and removed unless it was named.
-func (d *downloader) save(f *os.File, werr error, name, desc string, size int64, id, sum string) bool {
-	defer func() {
-		if f != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+// id in the journal. how says in the "saved" line what was checked ("sha256
+// ok"). It reports whether to confirm the file. f is closed, and removed
+// unless it was named.
+func (d *downloader) save(f *os.File, werr error, name, desc, how string, size int64, id, sum string) bool {
+	defer func() { discardPart(f) }()
 	// The file stays open, and so locked against removeStaleParts in
 	// another client, until it has its name.
 	if werr == nil {
@@ -315,7 +322,7 @@ func (d *downloader) save(f *os.File, werr error, name, desc string, size int64,
 		d.out.line("! download journal: " + Sanitize(err.Error()))
 	}
 	d.saved++
-	d.out.linef("saved %s (%s, sha256 ok) -> %s", desc, humanSize(size), Sanitize(filepath.Join(d.dir, final)))
+	d.out.linef("saved %s (%s, %s) -> %s", desc, humanSize(size), how, Sanitize(filepath.Join(d.dir, final)))
 	return true
 }
 

@@ -91,11 +91,14 @@ func (s *session) sealAndSend(target string, b *e2e.Bundle, text string) error {
 	s.lastSent = target
 	s.lastMu.Unlock()
 	s.remember("you → "+target, text)
+	// One write: the parts go out together, no other line between them.
+	qs := make([]wire.Query, 0, len(dm.msgs))
 	for _, m := range dm.msgs {
 		m.Token = s.c.token
-		if err := s.c.send(m); err != nil {
-			return err
-		}
+		qs = append(qs, m)
+	}
+	if err := s.c.sendAll(qs...); err != nil {
+		return err
 	}
 	s.unsynced = true
 	return nil

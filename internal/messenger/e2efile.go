@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -370,32 +369,11 @@ func (d *downloader) openSealed(h wire.FileHeader, f *os.File, sum string) bool 
 		// direct messages, the file says so.
 		desc = fmt.Sprintf("%s from UNVERIFIED NEW KEY %s", name, from)
 	}
-	if werr == nil {
-		werr = g.Chmod(savedFileMode())
-	}
-	if werr == nil {
-		werr = g.Sync()
-	}
 	if werr == nil && !meta.ModTime.IsZero() {
 		os.Chtimes(g.Name(), time.Now(), meta.ModTime) // best effort
 	}
-	var final string
-	if werr == nil {
-		final, werr = commitFile(d.dir, g.Name(), name, d.syncDir)
-	}
-	if werr != nil {
-		d.notSaved++
-		d.out.line("! " + desc + ": not saved (" + Sanitize(hideTempName(werr).Error()) + "), kept on the server")
-		return false
-	}
-	keep = true
-	g.Close()
-	if err := d.journal.add(h.ID, sum); err != nil {
-		d.out.line("! download journal: " + Sanitize(err.Error()))
-	}
-	d.saved++
-	d.out.linef("saved %s (%s, end-to-end encrypted, authenticated) -> %s", desc, humanSize(n), Sanitize(filepath.Join(d.dir, final)))
-	return true
+	keep = true // save closes g, and removes it unless it named it
+	return d.save(g, werr, name, desc, "end-to-end encrypted, authenticated", n, h.ID, sum)
 }
 
 // decryptInto decrypts the ciphertext in f into g. derr: the file does

@@ -203,13 +203,13 @@ func sendWords(ctx context.Context, c *Conn, to string, msgs []wire.Msg) (queued
 	defer c.tc.SetReadDeadline(time.Time{})
 	stop := context.AfterFunc(ctx, func() { c.tc.SetReadDeadline(time.Now()) })
 	defer stop()
+	// One write for the parts and QUIT.
+	qs := make([]wire.Query, 0, len(msgs)+1)
 	for _, m := range msgs {
 		m.Token = c.token
-		if err := c.send(m); err != nil {
-			return false, c.closedBy(err)
-		}
+		qs = append(qs, m)
 	}
-	if err := c.send(wire.Quit{Token: c.token}); err != nil {
+	if err := c.sendAll(append(qs, wire.Quit{Token: c.token})...); err != nil {
 		return false, c.closedBy(err)
 	}
 	var notOnline error

@@ -174,16 +174,16 @@ func cmdDownload(s *session, _ string) (bool, error) {
 	// Confirmations still queued go first: the server then does not send
 	// those files again.
 	s.sendq.flush()
-	return false, s.c.send(s.getQuery())
+	return false, s.c.send(s.c.getQuery())
 }
 
 // getQuery asks for the queued files: with sslm/2, GETLIVE (the uploads
 // under way follow, streamed), else CMD <get ack>.
-func (s *session) getQuery() wire.Query {
-	if s.c.ext {
-		return wire.GetLive{Token: s.c.token}
+func (c *Conn) getQuery() wire.Query {
+	if c.ext {
+		return wire.GetLive{Token: c.token}
 	}
-	return wire.Get{Ack: true, Token: s.c.token}
+	return wire.Get{Ack: true, Token: c.token}
 }
 
 // receiveFiles runs in the receiver on BEGIN: it reads and saves count
@@ -221,7 +221,7 @@ func (s *session) receiveFiles(count int) error {
 // more after a full round, or ends the download.
 func (s *session) endRound() {
 	if s.dl.more() || s.dl.retryHeld() {
-		s.sendq.push(s.getQuery())
+		s.sendq.push(s.c.getQuery())
 		return
 	}
 	s.dl.finish()

@@ -186,11 +186,7 @@ func Download(ctx context.Context, c *Conn, dir string, opts TransferOptions) er
 		d.e2e = oneShotFileOpener(c, opts.Keys) // e2efile.go
 	}
 	for {
-		var get wire.Query = wire.Get{Ack: true, Token: c.token}
-		if c.ext {
-			get = wire.GetLive{Token: c.token} // uploads under way follow, streamed
-		}
-		if err := c.send(get); err != nil {
+		if err := c.send(c.getQuery()); err != nil { // files.go
 			return fail(err)
 		}
 		q, err := c.expect(UploadAnswerTimeout, func(q wire.Query) bool { _, ok := q.(wire.Begin); return ok })

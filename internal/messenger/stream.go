@@ -4,12 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
-	"sslmessager/internal/durable"
 	"sslmessager/internal/wire"
 )
 
@@ -31,22 +28,9 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 	name := wire.CleanFileName(h.Name, maxLocalNameBytes)
 	desc := fmt.Sprintf("%s from %s", name, Sanitize(h.Sender))
 
-	f, werr := createPart(d.dir)
-	if werr != nil {
-		werr = fmt.Errorf("cannot create a file in %s: %w", d.dir, describeFileError(werr))
-		f = nil
-	}
-	defer func() {
-		if f != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
+	f, sink, werr := d.createSink()
+	defer func() { discardPart(f) }()
 	hash := sha256.New()
-	var sink io.Writer
-	if f != nil {
-		sink = durable.NewWriteBehind(f, true)
-	}
 	bar := d.out.newBar(name, h.Size)
 	defer bar.done()
 	// One pipe for all the chunks: hashing and writing one overlaps with
@@ -106,7 +90,7 @@ func (d *downloader) receiveStream(h wire.StreamHeader) (ack bool, id string, er
 				ok, err := d.openStreamed(fh, f, sum) // e2efile.go; f is removed below
 				return ok, q.ID, err
 			}
-			ok := d.save(f, werr, name, desc, h.Size, q.ID, sum)
+			ok := d.save(f, werr, name, desc, "sha256 ok", h.Size, q.ID, sum)
 			f = nil // closed, named or removed by save
 			return ok, q.ID, nil
 		case wire.Check:
